@@ -1,0 +1,49 @@
+# Two commands on a fresh machine:
+#   make run    install and run on the embedded defaults (SQLite, embedded Redis, demo data)
+#   make test   install what tests need and pass them (SQLite, then a real PostgreSQL)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+export PYTHONPATH := $(CURDIR)
+export FLASK_APP := run.py
+
+.PHONY: run test test-sqlite test-postgres install install-test system-test-deps translations bench
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-test: requirements-test.txt $(VENV)/.installed
+	$(PIP) install -q -r requirements-test.txt
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test system-test-deps
+
+# Debian packages the tests use: Chromium and CJK fonts for the browser tests, PostgreSQL.
+system-test-deps:
+	bash scripts/system-deps.sh test
+
+run: install
+	$(PY) run.py
+
+test: install-test
+	$(MAKE) test-sqlite
+	$(MAKE) test-postgres
+
+test-sqlite:
+	$(PY) -m pytest -q tests
+
+test-postgres:
+	bash scripts/with-postgres.sh $(PY) -m pytest -q tests -m "not browser"
+
+translations: install
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k _ -o translations/messages.pot app models security views
+	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations -l zh --width 100
+	$(VENV)/bin/pybabel compile -d translations
+
+bench: install
+	$(PY) bench/roster.py

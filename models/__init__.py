@@ -1,0 +1,28 @@
+"""The domain's records, one module per aggregate.
+
+Importing this package registers every table on FAB's declarative ``Model`` metadata, which
+is what migrations compare against.
+"""
+from models.base import ChoiceSet  # noqa: F401
+from models.jurisdiction import Administration  # noqa: F401
+from models.institution import (  # noqa: F401
+    AssessmentApplication,
+    ApplicationAttachment,
+    Department,
+    Institution,
+    Subject,
+)
+from models.files import StoredFile  # noqa: F401
+from models.physician import Experience, Physician  # noqa: F401
+from models.account import AppUser, SmsMessage  # noqa: F401
+from models.cycle import Cycle, CycleConfirmation, ScheduleWindow  # noqa: F401
+from models.enrollment import (  # noqa: F401
+    Enrollment,
+    Exemption,
+    OtherOpinion,
+    ReviewRecord,
+    Submission,
+)
+from models.exam import Answer, ExamAttempt, Paper, PaperResult, Question  # noqa: F401
+from models.proctoring import Snapshot  # noqa: F401
+from models.audit import AuditLog  # noqa: F401

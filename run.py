@@ -1,0 +1,34 @@
+"""Run the system on its embedded defaults: SQLite, an embedded Redis, one RQ worker, demo data.
+
+`make run` calls this. Production runs gunicorn on `run:app` and `flask dingkao worker`.
+"""
+import os
+import subprocess
+import sys
+
+from app import create_app
+
+app = create_app()
+
+
+def main():
+    from app.cli import ensure_roles
+    from app import demo
+    from app.jobs import redis_url
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        upgrade()
+        ensure_roles()
+        demo.seed_demo_province()
+        url = redis_url(app)
+    env = dict(os.environ, REDIS_URL=url, FLASK_APP="run.py")
+    worker = subprocess.Popen([sys.executable, "-m", "flask", "dingkao", "worker"], env=env)
+    try:
+        app.run(host="127.0.0.1", port=int(os.environ.get("PORT", 5000)), use_reloader=False)
+    finally:
+        worker.terminate()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Install the Debian packages the project needs, once. Debian 12 (bookworm) fixes their versions;
+# PostgreSQL is pinned to major version 15.
+set -euo pipefail
+packages=(chromium fonts-noto-cjk postgresql-15)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,1 @@
+"""Accounts, login, password rules and scoping: who may see and change what."""

@@ -1,0 +1,160 @@
+"""Account rules as plain functions: authentication with lockout, password change and reset,
+mobile binding. Views translate HTTP to these calls."""
+import datetime
+
+from flask import current_app
+from werkzeug.security import check_password_hash
+
+from app.extensions import db
+from models.account import AppUser
+from security import idcard, roles, sms
+from security.passwords import complexity_error, hash_password, initial_password_hash
+
+STAFF, PHYSICIAN = "staff", "physician"
+
+
+class LoginRefused(Exception):
+    """Login did not succeed; the message is for the user."""
+
+
+class AccountError(ValueError):
+    """A change to an account was refused; the message is for the user."""
+
+
+def _has_role(user, name):
+    return any(role.name == name for role in user.roles)
+
+
+def find_login_user(kind, login):
+    """The account a login form names: staff by account, physicians by any form of their ID."""
+    login = (login or "").strip()
+    if not login:
+        raise LoginRefused("请输入账号" if kind == STAFF else "请输入证件号码")
+    if kind == PHYSICIAN:
+        try:
+            login = idcard.normalize(login)
+        except idcard.InvalidIdNumber as error:
+            raise LoginRefused(str(error)) from None
+    user = db.session.query(AppUser).filter(AppUser.username == login).first()
+    if user is None:
+        if kind == PHYSICIAN:
+            raise LoginRefused("该证件号码尚未在系统中登记，请联系所在医疗机构")
+        raise LoginRefused("账号或密码错误")
+    is_physician = _has_role(user, roles.PHYSICIAN)
+    if is_physician != (kind == PHYSICIAN):
+        raise LoginRefused("账号或密码错误" if kind == STAFF else "请使用机构登录入口")
+    return user
+
+
+def authenticate(kind, login, password, now=None):
+    """Check the credentials; count failures and lock the account after too many."""
+    now = now or datetime.datetime.now()
+    user = find_login_user(kind, login)
+    if not user.active:
+        raise LoginRefused("账号已停用，请联系上级管理员")
+    if user.locked_until and user.locked_until > now:
+        raise LoginRefused(
+            f"密码错误次数过多，账号已锁定，请于{user.locked_until:%H:%M}后再试，"
+            "或联系上级管理员重置密码"
+        )
+    if not password or not user.password or not check_password_hash(user.password, password):
+        limit = current_app.config["LOGIN_MAX_FAILURES"]
+        user.fail_login_count = (user.fail_login_count or 0) + 1
+        if user.fail_login_count >= limit:
+            minutes = current_app.config["LOGIN_LOCK_MINUTES"]
+            user.locked_until = now + datetime.timedelta(minutes=minutes)
+            user.fail_login_count = 0
+            db.session.commit()
+            raise LoginRefused(f"密码错误次数过多，账号已锁定{minutes}分钟")
+        db.session.commit()
+        raise LoginRefused(f"账号或密码错误，还可尝试{limit - user.fail_login_count}次")
+    user.fail_login_count = 0
+    user.locked_until = None
+    user.last_login = now
+    user.login_count = (user.login_count or 0) + 1
+    db.session.commit()
+    return user
+
+
+def change_password(user, old_password, new_password, confirm):
+    if not check_password_hash(user.password or "", old_password or ""):
+        raise AccountError("原密码不正确")
+    if new_password != confirm:
+        raise AccountError("两次输入的新密码不一致")
+    problem = complexity_error(new_password)
+    if problem:
+        raise AccountError(problem)
+    if new_password == old_password:
+        raise AccountError("新密码不能与原密码相同")
+    user.password = hash_password(new_password)
+    user.must_change_password = False
+    db.session.commit()
+
+
+def reset_password(user):
+    """Back to the initial password with a forced change; a physician's phone is unbound too."""
+    user.password = initial_password_hash()
+    user.must_change_password = True
+    user.fail_login_count = 0
+    user.locked_until = None
+    if _has_role(user, roles.PHYSICIAN):
+        user.mobile = None
+        user.mobile_bound_at = None
+
+
+def needs_mobile(user):
+    return _has_role(user, roles.PHYSICIAN) and not user.mobile_bound_at
+
+
+def valid_mobile(mobile):
+    import re
+
+    return bool(re.fullmatch(r"1[3-9]\d{9}", (mobile or "").strip()))
+
+
+def send_mobile_code(user, mobile):
+    if not valid_mobile(mobile):
+        raise AccountError("请输入正确的11位手机号码")
+    try:
+        sms.send_code(mobile.strip(), "bind", user_id=user.id)
+    except sms.SmsError as error:
+        raise AccountError(str(error)) from None
+
+
+def bind_mobile(user, mobile, code):
+    if not valid_mobile(mobile):
+        raise AccountError("请输入正确的11位手机号码")
+    try:
+        sms.consume_code(mobile.strip(), "bind", code)
+    except sms.SmsError as error:
+        db.session.rollback()
+        raise AccountError(str(error)) from None
+    user.mobile = mobile.strip()
+    user.mobile_bound_at = datetime.datetime.now()
+    db.session.commit()
+
+
+def create_account(username, role_names, *, name=None, password=None, password_hash=None,
+                   must_change=True, administration=None, institution=None, physician=None):
+    """Create a login. Without ``password`` it gets the initial one (666666), to be changed."""
+    from flask_appbuilder.security.sqla.models import Role
+
+    found = db.session.query(Role).filter(Role.name.in_(role_names)).all()
+    if len(found) != len(set(role_names)):
+        raise AccountError(f"未知角色: {set(role_names) - {r.name for r in found}}")
+    user = AppUser(
+        username=username,
+        first_name=name or username,
+        last_name="",
+        email=f"{username.lower()}@accounts.invalid",
+        active=True,
+        password=password_hash
+        or (hash_password(password) if password else initial_password_hash()),
+        must_change_password=must_change,
+        administration=administration,
+        institution=institution,
+        physician=physician,
+    )
+    user.roles = found
+    db.session.add(user)
+    return user

@@ -1,0 +1,92 @@
+"""The roles and what each may open: FAB builtin roles, as (view regex, permission regex) pairs.
+
+Which rows a role sees inside a view is decided by ``security.scope``; this table only says
+which views and actions a role reaches at all. Anything not listed answers 403.
+"""
+
+PROVINCE = "省级卫生行政"
+CITY = "市级卫生行政"
+DISTRICT = "区县卫生行政"
+INSTITUTION = "医疗卫生机构"
+ASSESSMENT = "考核机构"
+PHYSICIAN = "医师"
+OPERATOR = "系统运维"
+SYSADMIN = "系统管理员"
+
+ADMINISTRATION_ROLES = (PROVINCE, CITY, DISTRICT)
+STAFF_ROLES = ADMINISTRATION_ROLES + (INSTITUTION, ASSESSMENT, OPERATOR, SYSADMIN)
+
+READ = "can_list|can_show|menu_access"
+WRITE = "can_list|can_show|can_add|can_edit|can_delete|menu_access"
+
+# Every logged-in staff member: the home page, account settings, the subject catalogue.
+_COMMON_STAFF = [
+    ["HomeView", "can_index|can_confirm_cycle"],
+    ["AccountView", "can_.*"],
+    ["SubjectView", READ],
+    ["Home", "menu_access"],
+]
+_ADMINISTRATION = _COMMON_STAFF + [
+    ["AdministrationView", READ],
+    ["InstitutionView", WRITE + "|can_reset_password|can_open_application|can_close_application"],
+    ["DepartmentView", READ],
+    ["PhysicianView", READ],
+    ["CycleView", READ],
+    ["ScheduleWindowView", READ],
+    ["EnrollmentView", READ],
+    ["ExemptionView", READ],
+    ["ExamAttemptView", READ],
+    ["SnapshotView", READ],
+    ["AuditLogView", READ],
+    ["AssessmentApplicationView", READ + "|can_approve|can_reject"],
+    ["Institutions|Physicians|Assessment|Administration|Exams", "menu_access"],
+]
+_INSTITUTION = _COMMON_STAFF + [
+    ["DepartmentView", WRITE + "|can_disable|can_enable"],
+    ["PhysicianView", WRITE + "|can_allow_enrollment|can_reset_password"],
+    ["EnrollmentView", READ],
+    ["ExemptionView", READ],
+    ["ExamAttemptView", READ],
+    ["SnapshotView", READ],
+    ["CycleView", READ],
+    ["AssessmentApplicationView", READ],
+    ["InstitutionView", "can_list|can_show"],
+    ["Institutions|Physicians|Assessment|Exams", "menu_access"],
+]
+
+ROLE_PERMISSIONS = {
+    PROVINCE: _ADMINISTRATION
+    + [
+        ["CycleView", WRITE],
+        ["ScheduleWindowView", WRITE],
+        ["AdministrationView", WRITE],
+        ["PaperView", WRITE],
+        ["QuestionView", WRITE],
+    ],
+    CITY: _ADMINISTRATION + [["AdministrationView", WRITE]],
+    DISTRICT: list(_ADMINISTRATION),
+    INSTITUTION: _INSTITUTION,
+    # An assessment institution is also a medical institution; its account holds both roles.
+    ASSESSMENT: _INSTITUTION + [["EnrollmentView", READ]],
+    PHYSICIAN: [
+        ["SelfServiceView", "can_.*"],
+        ["AccountView", "can_.*"],
+    ],
+    SYSADMIN: [[".*", ".*"]],
+    OPERATOR: _COMMON_STAFF
+    + [
+        ["AdministrationView|InstitutionView|PhysicianView|EnrollmentView", READ],
+        ["SmsOutboxView", READ],
+        ["AuditLogView", READ],
+        ["Institutions|Physicians|Assessment|Administration|System", "menu_access"],
+    ],
+}
+
+
+def _anchored(pairs):
+    # FAB matches these with re.match, which anchors only the start: "PhysicianView" would
+    # also grant "PhysicianViewExport". Anchor both ends.
+    return [[f"(?:{view})$", f"(?:{perm})$"] for view, perm in pairs]
+
+
+ROLE_PERMISSIONS = {role: _anchored(pairs) for role, pairs in ROLE_PERMISSIONS.items()}
