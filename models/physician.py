@@ -105,7 +105,9 @@ class Physician(Model):
     certificate_no = Column(String(32))
     certificate_date = Column(Date)
     first_registration_date = Column(Date)
-    photo_id = Column(Integer, ForeignKey("stored_file.id"))
+    # use_alter: physician and stored_file refer to each other.
+    photo_id = Column(Integer, ForeignKey("stored_file.id", use_alter=True,
+                                          name="fk_physician_photo_id"))
     photo = relationship("StoredFile", foreign_keys=[photo_id])
     created_at = Column(DateTime, default=now, nullable=False)
 
