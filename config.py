@@ -77,4 +77,5 @@ Config.FAB_ROLES = ROLE_PERMISSIONS
 
 # FAB's own limiter guards POSTs to the login view (AUTH_RATE_LIMITED).
 Config.AUTH_RATE_LIMITED = _env_bool("AUTH_RATE_LIMITED", True)
+Config.RATELIMIT_ENABLED = Config.AUTH_RATE_LIMITED
 Config.AUTH_RATE_LIMIT = Config.LOGIN_RATE_LIMIT

@@ -3,6 +3,7 @@
 `make run` calls this. Production runs gunicorn on `run:app` and `flask dingkao worker`.
 """
 import os
+import signal
 import subprocess
 import sys
 
@@ -24,6 +25,8 @@ def main():
         url = redis_url(app)
     env = dict(os.environ, REDIS_URL=url, FLASK_APP="run.py")
     worker = subprocess.Popen([sys.executable, "-m", "flask", "dingkao", "worker"], env=env)
+    # Stop the worker with us, also when we are stopped by a signal.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         app.run(host="127.0.0.1", port=int(os.environ.get("PORT", 5000)), use_reloader=False)
     finally:

@@ -246,7 +246,8 @@ def generate_bulk(physician_count, institution_count, chunk=5000, seed=7):
             inst_index = i % institution_count
             # (region, birth, sequence) is a bijection of i, so numbers never collide.
             birth = EPOCH + datetime.timedelta(days=(i // 1000) * 37 % 16000)
-            number = idcard.make(f"{460100 + i // 16_000_000}", birth, i % 1000)
+            # Region 4602xx: the hand-made demo physicians use 460100.
+            number = idcard.make(f"{460200 + i // 16_000_000}", birth, i % 1000)
             phys_rows.append(dict(
                 id=pid, name=rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN),
                 id_type="resident_id", id_number=number, gender=idcard.gender(number),

@@ -27,7 +27,7 @@ _COMMON_STAFF = [
     ["Home", "menu_access"],
 ]
 _ADMINISTRATION = _COMMON_STAFF + [
-    ["AdministrationView", READ],
+    ["AdministrationView", READ + "|can_reset_password"],
     ["InstitutionView", WRITE + "|can_reset_password|can_open_application|can_close_application"],
     ["DepartmentView", READ],
     ["PhysicianView", READ],
@@ -40,6 +40,7 @@ _ADMINISTRATION = _COMMON_STAFF + [
     ["AuditLogView", READ],
     ["AssessmentApplicationView", READ + "|can_approve|can_reject"],
     ["Institutions|Physicians|Assessment|Administration|Exams", "menu_access"],
+    ["PhysicianApi|InstitutionApi|EnrollmentApi", "can_get|can_info"],
 ]
 _INSTITUTION = _COMMON_STAFF + [
     ["DepartmentView", WRITE + "|can_disable|can_enable"],
@@ -52,6 +53,7 @@ _INSTITUTION = _COMMON_STAFF + [
     ["AssessmentApplicationView", READ],
     ["InstitutionView", "can_list|can_show"],
     ["Institutions|Physicians|Assessment|Exams", "menu_access"],
+    ["PhysicianApi|InstitutionApi|EnrollmentApi", "can_get|can_info"],
 ]
 
 ROLE_PERMISSIONS = {

@@ -15,7 +15,8 @@ import pytest
 from app import create_app
 from app.extensions import db
 
-TMP = Path(tempfile.mkdtemp(prefix="dingkao-test-"))
+# Set once per process: pytest imports this file both as `conftest` and as `tests.conftest`.
+TMP = Path(os.environ.setdefault("DINGKAO_TEST_TMP", tempfile.mkdtemp(prefix="dingkao-test-")))
 PASSWORD = "Demo@2026"
 
 

@@ -3,7 +3,8 @@ from flask_babel import lazy_gettext as _l
 
 
 def register_views(appbuilder):
-    from views import console, selfservice
+    from views import api, console, selfservice
 
     console.register(appbuilder)
     selfservice.register(appbuilder)
+    api.register(appbuilder)

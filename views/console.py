@@ -131,7 +131,38 @@ class ConsoleView(ScopedModelView):
         super().__init__(*args, **kwargs)
 
 
-class AdministrationView(ConsoleView):
+class ResetPasswordMixin:
+    """重置密码 by the level above: the accounts linked to the selected records go back to
+    666666 with a forced change (a physician's mobile is unbound too, in accounts)."""
+
+    account_link = None  # name of the AppUser column pointing at this view's model
+    reset_message = _l("Password reset to 666666")
+
+    def audit_place(self, item):
+        return {"institution": getattr(item, "institution", None)}
+
+    def may_reset(self, item):
+        return True
+
+    @action("reset_password", _l("Reset password"), _l("Reset the password to 666666?"),
+            "fa-key", single=True, multiple=True)
+    def reset_password(self, items):
+        if not all(self.may_reset(item) for item in items):
+            flash("只能重置下级账号的密码，本级账号请在【账户设置】中修改密码", "danger")
+            return redirect(self.get_redirect())
+        link = getattr(AppUser, self.account_link)
+        users = db.session.query(AppUser).filter(link.in_([i.id for i in items]))
+        for user in users:
+            accounts.reset_password(user)
+        for item in items:
+            audit(self.datamodel.obj.__tablename__, item.id, "reset_password",
+                  **self.audit_place(item))
+        db.session.commit()
+        flash(str(self.reset_message), "success")
+        return redirect(self.get_redirect())
+
+
+class AdministrationView(ResetPasswordMixin, ConsoleView):
     datamodel = scoped(Administration)
     list_title = show_title = _l("Administrations")
     list_columns = ["name", "level_label", "parent", "contact", "phone"]
@@ -139,12 +170,21 @@ class AdministrationView(ConsoleView):
     add_columns = edit_columns = ["name", "level", "region_code", "parent", "contact", "phone"]
     search_columns = ["name", "level"]
 
+    account_link = "administration_id"
+
+    def audit_place(self, item):
+        return {"admin_path": item.path}
+
+    def may_reset(self, item):
+        # An administration resets the levels below it, never its own account.
+        return item.path != scope.current_actor().admin_path
+
     def post_add(self, item):
         item.assign_path()
         db.session.commit()
 
 
-class InstitutionView(ConsoleView):
+class InstitutionView(ResetPasswordMixin, ConsoleView):
     datamodel = scoped(Institution)
     list_title = show_title = _l("Institutions")
     list_columns = [
@@ -163,24 +203,15 @@ class InstitutionView(ConsoleView):
         "legal_representative", "contact", "phone", "mobile", "assessment_institution",
     ]
     search_columns = ["name", "account", "type", "level", "is_assessment", "administration"]
+    account_link = "institution_id"
+
+    def audit_place(self, item):
+        return {"institution": item}
 
     def before_save(self, item):
         if item.administration is not None:
             item.admin_path = item.administration.path
 
-    @action("reset_password", _l("Reset password"), _l("Reset the password to 666666?"),
-            "fa-key", single=True, multiple=True)
-    def reset_password(self, items):
-        users = db.session.query(AppUser).filter(
-            AppUser.institution_id.in_([item.id for item in items])
-        )
-        for user in users:
-            accounts.reset_password(user)
-        for item in items:
-            audit("institution", item.id, "reset_password", institution=item)
-        db.session.commit()
-        flash(str(_l("Password reset to 666666")), "success")
-        return redirect(self.get_redirect())
 
 
 class DepartmentView(ConsoleView):
@@ -207,7 +238,7 @@ class SubjectView(ConsoleView):
     base_permissions = ["can_list", "can_show"]
 
 
-class PhysicianView(ConsoleView):
+class PhysicianView(ResetPasswordMixin, ConsoleView):
     datamodel = scoped(Physician)
     list_title = show_title = _l("Physician list")
     list_columns = [
@@ -230,6 +261,8 @@ class PhysicianView(ConsoleView):
     ]
     label_columns = {"level": _l("Physician level")}
     base_order = ("id", "asc")
+    account_link = "physician_id"
+    reset_message = _l("Password reset to 666666; the mobile number is unbound")
 
     def before_save(self, item):
         from security import idcard
@@ -242,20 +275,6 @@ class PhysicianView(ConsoleView):
         if actor.kind == scope.INSTITUTION and item.institution_id is None:
             item.institution_id = actor.institution_id
 
-    @action("reset_password", _l("Reset password"),
-            _l("Reset the password to 666666 and unbind the mobile number?"), "fa-key",
-            single=True, multiple=True)
-    def reset_password(self, items):
-        users = db.session.query(AppUser).filter(
-            AppUser.physician_id.in_([item.id for item in items])
-        )
-        for user in users:
-            accounts.reset_password(user)
-        for item in items:
-            audit("physician", item.id, "reset_password", institution=item.institution)
-        db.session.commit()
-        flash(str(_l("Password reset to 666666; the mobile number is unbound")), "success")
-        return redirect(self.get_redirect())
 
 
 class CycleView(ConsoleView):
