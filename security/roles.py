@@ -17,6 +17,7 @@ ADMINISTRATION_ROLES = (PROVINCE, CITY, DISTRICT)
 STAFF_ROLES = ADMINISTRATION_ROLES + (INSTITUTION, ASSESSMENT, OPERATOR, SYSADMIN)
 
 READ = "can_list|can_show|menu_access"
+# FAB names an action's permission after the action itself ("reset_password", no "can_").
 WRITE = "can_list|can_show|can_add|can_edit|can_delete|menu_access"
 
 # Every logged-in staff member: the home page, account settings, the subject catalogue.
@@ -27,8 +28,8 @@ _COMMON_STAFF = [
     ["Home", "menu_access"],
 ]
 _ADMINISTRATION = _COMMON_STAFF + [
-    ["AdministrationView", READ + "|can_reset_password"],
-    ["InstitutionView", WRITE + "|can_reset_password|can_open_application|can_close_application"],
+    ["AdministrationView", READ + "|reset_password"],
+    ["InstitutionView", WRITE + "|reset_password|open_application|close_application"],
     ["DepartmentView", READ],
     ["PhysicianView", READ],
     ["CycleView", READ],
@@ -38,13 +39,15 @@ _ADMINISTRATION = _COMMON_STAFF + [
     ["ExamAttemptView", READ],
     ["SnapshotView", READ],
     ["AuditLogView", READ],
-    ["AssessmentApplicationView", READ + "|can_approve|can_reject"],
+    ["AssessmentApplicationView", READ + "|approve|reject"],
     ["Institutions|Physicians|Assessment|Administration|Exams", "menu_access"],
     ["PhysicianApi|InstitutionApi|EnrollmentApi", "can_get|can_info"],
 ]
 _INSTITUTION = _COMMON_STAFF + [
-    ["DepartmentView", WRITE + "|can_disable|can_enable"],
-    ["PhysicianView", WRITE + "|can_allow_enrollment|can_reset_password"],
+    ["DepartmentView", WRITE + "|disable|enable"],
+    ["PhysicianView", WRITE + "|allow_enrollment|reset_password|cancel_enrollment"
+     "|can_cancel_enrollment|transfer_out|can_transfer_out"],
+    ["TransferInView", "can_search|menu_access"],
     ["EnrollmentView", READ],
     ["ExemptionView", READ],
     ["ExamAttemptView", READ],

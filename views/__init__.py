@@ -1,5 +1,4 @@
 """Views, grouped by who uses them: the staff console, the physicians' self-service pages."""
-from flask_babel import lazy_gettext as _l
 
 
 def register_views(appbuilder):

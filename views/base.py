@@ -1,12 +1,16 @@
 """The console's base pieces: a data interface that scopes every query, and a ModelView that
 re-checks scope where FAB fetches by id on its own (actions) or writes (add, edit)."""
-from flask import abort, g, request
-from flask_appbuilder import ModelView, expose
+from flask import abort, flash, g, redirect, request
+from flask_appbuilder import ModelView, action, expose
 from flask_appbuilder.models.sqla.interface import SQLAInterface
-from flask_appbuilder.security.decorators import has_access
+
+from flask_babel import lazy_gettext as _l
 
 from app.extensions import db
-from security import scope
+from models.account import AppUser
+from models.audit import record as audit
+from security import accounts, scope
+from views.labels import LABELS
 
 
 class ScopedInterface(SQLAInterface):
@@ -84,3 +88,55 @@ class ScopedModelView(ModelView):
 def current_user_id():
     user = getattr(g, "user", None)
     return user.id if user is not None and user.is_authenticated else None
+
+
+def _labels(*columns):
+    return {column: LABELS[column] for column in columns if column in LABELS}
+
+
+class ConsoleView(ScopedModelView):
+    """Labels come from one table so that a column reads the same in every view."""
+
+    def __init__(self, *args, **kwargs):
+        columns = set(self.list_columns or []) | set(self.show_columns or [])
+        columns |= set(self.add_columns or []) | set(self.edit_columns or [])
+        columns |= set(self.search_columns or [])
+        self.label_columns = {**_labels(*columns), **(self.label_columns or {})}
+        super().__init__(*args, **kwargs)
+        # FAB's HTML views ignore `search_filters` (only its REST API reads it): a column named
+        # there gets exactly these filters, in this order (URL: _flt_<index>_<column>).
+        for column, filter_classes in (getattr(self, "search_filters", None) or {}).items():
+            instances = [filter_class(column, self.datamodel) for filter_class in filter_classes]
+            self._filters._search_filters[column] = instances
+            self._filters._all_filters[column] = instances
+
+
+class ResetPasswordMixin:
+    """重置密码 by the level above: the accounts linked to the selected records go back to
+    666666 with a forced change (a physician's mobile is unbound too, in accounts)."""
+
+    account_link = None  # name of the AppUser column pointing at this view's model
+    reset_message = _l("Password reset to 666666")
+
+    def audit_place(self, item):
+        return {"institution": getattr(item, "institution", None)}
+
+    def may_reset(self, item):
+        return True
+
+    @action("reset_password", _l("Reset password"), _l("Reset the password to 666666?"),
+            "fa-key", single=True, multiple=True)
+    def reset_password(self, items):
+        if not all(self.may_reset(item) for item in items):
+            flash("只能重置下级账号的密码，本级账号请在【账户设置】中修改密码", "danger")
+            return redirect(self.get_redirect())
+        link = getattr(AppUser, self.account_link)
+        users = db.session.query(AppUser).filter(link.in_([i.id for i in items]))
+        for user in users:
+            accounts.reset_password(user)
+        for item in items:
+            audit(self.datamodel.obj.__tablename__, item.id, "reset_password",
+                  **self.audit_place(item))
+        db.session.commit()
+        flash(str(self.reset_message), "success")
+        return redirect(self.get_redirect())

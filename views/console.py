@@ -2,9 +2,9 @@
 
 Menus follow the manuals: 首页, 机构信息, 医师管理, 考核管理, 行政管理, 系统管理.
 """
-from flask import flash, redirect, request
-from flask_appbuilder import action
-from flask_appbuilder.models.sqla.filters import FilterEqual, FilterStartsWith
+
+
+
 from flask_babel import lazy_gettext as _l
 
 from app.extensions import db
@@ -19,148 +19,15 @@ from models import (
     Exemption,
     Institution,
     Paper,
-    Physician,
+
     Question,
     ScheduleWindow,
     SmsMessage,
     Snapshot,
     Subject,
 )
-from models.account import AppUser
-from models.audit import record as audit
-from security import accounts, scope
-from views.base import ScopedModelView, scoped
-
-_LABELS = {
-    "name": _l("Name"),
-    "level_label": _l("Level"),
-    "level": _l("Level"),
-    "parent": _l("Parent"),
-    "region_code": _l("Region code"),
-    "contact": _l("Contact"),
-    "phone": _l("Phone"),
-    "mobile": _l("Mobile"),
-    "account": _l("Institution account"),
-    "administration": _l("Administration"),
-    "type": _l("Institution type"),
-    "type_label": _l("Institution type"),
-    "grade": _l("Institution grade"),
-    "grade_label": _l("Institution grade"),
-    "beds": _l("Approved beds"),
-    "legal_representative": _l("Legal representative"),
-    "address_province": _l("Province"),
-    "address_city": _l("City"),
-    "address_district": _l("District"),
-    "address_street": _l("Street address"),
-    "is_assessment": _l("Assessment institution"),
-    "assessment_institution": _l("Assigned assessment institution"),
-    "application_open": _l("May apply as assessment institution"),
-    "institution": _l("Institution"),
-    "subjects": _l("Linked subjects"),
-    "enabled": _l("Status"),
-    "status_label": _l("Status"),
-    "code": _l("Code"),
-    "id_number": _l("ID number"),
-    "masked_id_number": _l("ID number"),
-    "id_type": _l("ID type"),
-    "gender": _l("Gender"),
-    "gender_label": _l("Gender"),
-    "birth_date": _l("Birth date"),
-    "department": _l("Department"),
-    "practice_category": _l("Practice category"),
-    "practice_category_label": _l("Practice category"),
-    "physician_level": _l("Physician level"),
-    "certificate_date": _l("Practice certificate date"),
-    "certificate_no": _l("Practice certificate number"),
-    "qualification_no": _l("Qualification certificate number"),
-    "first_registration_date": _l("First registration date"),
-    "roster_status_label": _l("Roster status"),
-    "roster_status": _l("Roster status"),
-    "start_date": _l("Start date"),
-    "end_date": _l("End date"),
-    "cutoff_date": _l("Cut-off date"),
-    "is_current": _l("Current cycle"),
-    "cycle": _l("Cycle"),
-    "kind": _l("Kind"),
-    "kind_label": _l("Kind"),
-    "physician": _l("Physician"),
-    "state": _l("State"),
-    "state_label": _l("State"),
-    "procedure_label": _l("Procedure"),
-    "submitted_at": _l("Submitted at"),
-    "condition": _l("Exemption condition"),
-    "paper": _l("Paper"),
-    "score": _l("Score"),
-    "passed": _l("Passed"),
-    "started_at": _l("Started at"),
-    "similarity": _l("Similarity"),
-    "suspected": _l("Suspected cheating"),
-    "taken_at": _l("Taken at"),
-    "at": _l("Time"),
-    "username": _l("Operator"),
-    "entity": _l("Record"),
-    "entity_id": _l("Record id"),
-    "action": _l("Action"),
-    "from_state": _l("From"),
-    "to_state": _l("To"),
-    "reason": _l("Reason"),
-    "body": _l("Message"),
-    "created_at": _l("Created at"),
-    "expires_at": _l("Expires at"),
-    "used_at": _l("Used at"),
-    "duration_minutes": _l("Duration (minutes)"),
-    "pass_mark": _l("Pass mark"),
-    "max_attempts": _l("Attempts allowed"),
-    "stem": _l("Question"),
-    "answer": _l("Answer"),
-}
-
-
-def _labels(*columns):
-    return {column: _LABELS[column] for column in columns if column in _LABELS}
-
-
-class ConsoleView(ScopedModelView):
-    """Labels come from one table so that a column reads the same in every view."""
-
-    def __init__(self, *args, **kwargs):
-        columns = set(self.list_columns or []) | set(self.show_columns or [])
-        columns |= set(self.add_columns or []) | set(self.edit_columns or [])
-        columns |= set(self.search_columns or [])
-        self.label_columns = {**_labels(*columns), **(self.label_columns or {})}
-        super().__init__(*args, **kwargs)
-
-
-class ResetPasswordMixin:
-    """重置密码 by the level above: the accounts linked to the selected records go back to
-    666666 with a forced change (a physician's mobile is unbound too, in accounts)."""
-
-    account_link = None  # name of the AppUser column pointing at this view's model
-    reset_message = _l("Password reset to 666666")
-
-    def audit_place(self, item):
-        return {"institution": getattr(item, "institution", None)}
-
-    def may_reset(self, item):
-        return True
-
-    @action("reset_password", _l("Reset password"), _l("Reset the password to 666666?"),
-            "fa-key", single=True, multiple=True)
-    def reset_password(self, items):
-        if not all(self.may_reset(item) for item in items):
-            flash("只能重置下级账号的密码，本级账号请在【账户设置】中修改密码", "danger")
-            return redirect(self.get_redirect())
-        link = getattr(AppUser, self.account_link)
-        users = db.session.query(AppUser).filter(link.in_([i.id for i in items]))
-        for user in users:
-            accounts.reset_password(user)
-        for item in items:
-            audit(self.datamodel.obj.__tablename__, item.id, "reset_password",
-                  **self.audit_place(item))
-        db.session.commit()
-        flash(str(self.reset_message), "success")
-        return redirect(self.get_redirect())
-
+from security import scope
+from views.base import ConsoleView, ResetPasswordMixin, scoped
 
 class AdministrationView(ResetPasswordMixin, ConsoleView):
     datamodel = scoped(Administration)
@@ -236,45 +103,6 @@ class SubjectView(ConsoleView):
     list_columns = ["code", "name", "parent"]
     search_columns = ["code", "name"]
     base_permissions = ["can_list", "can_show"]
-
-
-class PhysicianView(ResetPasswordMixin, ConsoleView):
-    datamodel = scoped(Physician)
-    list_title = show_title = _l("Physician list")
-    list_columns = [
-        "name", "masked_id_number", "department", "practice_category_label", "level_label",
-        "certificate_date", "first_registration_date", "roster_status_label",
-    ]
-    show_columns = [
-        "name", "id_number", "gender_label", "birth_date", "institution", "department",
-        "practice_category_label", "level_label", "certificate_no", "certificate_date",
-        "qualification_no", "first_registration_date", "roster_status_label", "mobile",
-    ]
-    add_columns = edit_columns = [
-        "name", "id_number", "gender", "birth_date", "department", "practice_category",
-        "level", "certificate_no", "certificate_date", "qualification_no",
-        "first_registration_date",
-    ]
-    search_columns = [
-        "name", "id_number", "department", "practice_category", "level",
-        "first_registration_date", "roster_status",
-    ]
-    label_columns = {"level": _l("Physician level")}
-    base_order = ("id", "asc")
-    account_link = "physician_id"
-    reset_message = _l("Password reset to 666666; the mobile number is unbound")
-
-    def before_save(self, item):
-        from security import idcard
-
-        try:
-            item.id_number = idcard.normalize(item.id_number)
-        except idcard.InvalidIdNumber as error:
-            raise ValueError(str(error)) from None
-        actor = scope.current_actor()
-        if actor.kind == scope.INSTITUTION and item.institution_id is None:
-            item.institution_id = actor.institution_id
-
 
 
 class CycleView(ConsoleView):
@@ -385,8 +213,9 @@ def register(appbuilder):
         label=_l("Apply as assessment institution"), icon="fa-file", category="Institutions")
     add(SubjectView, "SubjectView", label=_l("Diagnosis and treatment subjects"),
         icon="fa-list", category="Institutions")
-    add(PhysicianView, "PhysicianView", label=_l("Physician list"), icon="fa-user-md",
-        category="Physicians", category_label=_l("Physician management"))
+    from views import roster
+
+    roster.register(appbuilder)
     add(EnrollmentView, "EnrollmentView", label=_l("Enrollment progress"), icon="fa-tasks",
         category="Assessment", category_label=_l("Assessment management"))
     add(ExemptionView, "ExemptionView", label=_l("Exemption review"), icon="fa-check",

@@ -1,0 +1,171 @@
+"""The institution's roster (医师管理): include in the cycle, cancel, add, transfer out and in,
+delete. Plain functions over the models; each refuses with a message for the user
+(RosterError) before changing anything, and records what it did in the audit log."""
+import datetime
+
+from sqlalchemy import select
+
+from app.extensions import db
+from models import workflow
+from models.account import AppUser
+from models.audit import record as audit
+from models.enrollment import ENROLLMENT_STATE, Enrollment
+from models.physician import ROSTER_STATUS, TRANSFER_REASON, Physician
+from security import idcard, roles
+
+DUPLICATE_MESSAGE = "医师已存在, 请前往【调入医师】模块查询"
+
+
+class RosterError(ValueError):
+    """The roster action was refused; the message is for the user."""
+
+
+def _window_check(cycle, kind, today=None):
+    window = cycle.window(kind) if cycle is not None else None
+    if window is None:
+        raise RosterError("当前没有进行中的考核周期")
+    today = today or datetime.date.today()
+    if today > window.end_date:
+        raise RosterError(f"{window.kind_label}已截止（{window.start_date} ~ {window.end_date}）")
+
+
+def include(physicians, cycle, user=None, today=None):
+    """允许报名: put physicians into the cycle. Returns how many were newly included."""
+    _window_check(cycle, "enrollment", today)
+    out = [p.name for p in physicians if p.roster_status != ROSTER_STATUS.ACTIVE]
+    if out:
+        raise RosterError(f"医师{'、'.join(out[:5])}已调离本机构，不能允许报名")
+    ids = [p.id for p in physicians]
+    existing = {
+        e.physician_id: e
+        for e in db.session.scalars(
+            select(Enrollment).where(Enrollment.cycle_id == cycle.id,
+                                     Enrollment.physician_id.in_(ids))
+        )
+    }
+    added = 0
+    for physician in physicians:
+        enrollment = existing.get(physician.id)
+        if enrollment is not None:
+            if enrollment.state == ENROLLMENT_STATE.CANCELLED:
+                enrollment.institution_id = physician.institution_id
+                workflow.apply(enrollment, "reinclude", user=user)
+                added += 1
+            continue
+        enrollment = Enrollment(cycle_id=cycle.id, physician_id=physician.id,
+                                institution_id=physician.institution_id,
+                                state=ENROLLMENT_STATE.PENDING_ENROLLMENT, form_data={})
+        db.session.add(enrollment)
+        added += 1
+    db.session.flush()
+    for physician in physicians:
+        if physician.id not in existing:
+            audit("physician", physician.id, "allow_enrollment", institution=physician.institution,
+                  to_state=ENROLLMENT_STATE.PENDING_ENROLLMENT, user=user)
+    return added
+
+
+def cancel(enrollment, reason, user=None):
+    """取消报名 with a reason, only before the institution has reviewed."""
+    try:
+        workflow.apply(enrollment, "cancel", reason=reason, user=user)
+    except workflow.TransitionRefused as refused:
+        raise RosterError(str(refused)) from None
+
+
+def find_by_id_number(raw):
+    """The physician an ID number names, in any of its accepted forms, or None."""
+    try:
+        number = idcard.normalize(raw)
+    except idcard.InvalidIdNumber as error:
+        raise RosterError(str(error)) from None
+    return db.session.scalars(select(Physician).where(Physician.id_number == number)).first()
+
+
+def check_new(physician):
+    """新增医师 checks: the ID is new in every form, the department is this institution's and
+    enabled. ``physician`` is not yet saved; ``institution_id`` is set."""
+    number = physician.id_number
+    if find_by_id_number(number) is not None:
+        raise RosterError(DUPLICATE_MESSAGE)
+    department = physician.department
+    if department is not None and (department.institution_id != physician.institution_id
+                                   or not department.enabled):
+        raise RosterError("请选择本机构已启用的科室")
+    physician.id_number = idcard.normalize(number)
+    physician.roster_status = ROSTER_STATUS.ACTIVE
+    if physician.birth_date is None:
+        physician.birth_date = idcard.birth_date(physician.id_number)
+    if physician.gender is None:
+        physician.gender = idcard.gender(physician.id_number)
+
+
+def open_account(physician, user=None):
+    """The new physician's login: their ID number, the initial password, forced change."""
+    from security.accounts import create_account
+
+    create_account(physician.id_number, [roles.PHYSICIAN], name=physician.name,
+                   physician=physician)
+    audit("physician", physician.id, "add", institution=physician.institution, user=user)
+
+
+def register(physician, user=None):
+    """新增医师 outside the console form (import): check, save, open the account."""
+    check_new(physician)
+    db.session.add(physician)
+    db.session.flush()
+    open_account(physician, user=user)
+    return physician
+
+
+def still_practising_message(physician):
+    at = physician.institution.name if physician.institution else ""
+    return f"该医师仍在【{at}】执业，需原机构先办理调离后方可调入"
+
+
+def transfer_out(physician, reason, detail, user=None):
+    """调离: the physician leaves the institution and can be taken in elsewhere."""
+    if physician.roster_status != ROSTER_STATUS.ACTIVE:
+        raise RosterError("该医师已调离")
+    if reason not in TRANSFER_REASON:
+        raise RosterError("请选择调离原因")
+    detail = (detail or "").strip()
+    if reason == TRANSFER_REASON.OTHER and not detail:
+        raise RosterError("调离原因为“其他”时，请填写详细说明")
+    institution = physician.institution
+    physician.roster_status = ROSTER_STATUS.TRANSFERRED_OUT
+    physician.transfer_reason = reason
+    physician.transfer_detail = detail or None
+    physician.previous_institution_id = physician.institution_id
+    physician.institution_id = None
+    physician.department_id = None
+    audit("physician", physician.id, "transfer_out", institution=institution,
+          reason=f"{TRANSFER_REASON.label(reason)}{('：' + detail) if detail else ''}", user=user)
+
+
+def transfer_in(physician, institution, department=None, user=None):
+    """调入: only a physician who has been transferred out may be taken in."""
+    if physician.roster_status == ROSTER_STATUS.ACTIVE:
+        raise RosterError(still_practising_message(physician))
+    if department is not None and (department.institution_id != institution.id
+                                   or not department.enabled):
+        raise RosterError("请选择本机构已启用的科室")
+    physician.roster_status = ROSTER_STATUS.ACTIVE
+    physician.institution_id = institution.id
+    physician.department_id = department.id if department is not None else None
+    physician.transfer_reason = None
+    physician.transfer_detail = None
+    audit("physician", physician.id, "transfer_in", institution=institution, user=user)
+
+
+def delete(physician, user=None):
+    """删除: only a physician with no enrollment history; their account goes too."""
+    if db.session.scalars(select(Enrollment.id).where(Enrollment.physician_id == physician.id)
+                          ).first() is not None:
+        raise RosterError("该医师已有报名记录，不能删除；如已离开本机构，请办理调离")
+    audit("physician", physician.id, "delete", institution=physician.institution,
+          reason=f"{physician.name} {idcard.mask(physician.id_number)}", user=user)
+    for account in db.session.scalars(select(AppUser).where(AppUser.physician_id == physician.id)):
+        account.roles = []
+        db.session.delete(account)
+    db.session.delete(physician)

@@ -1,0 +1,82 @@
+"""The enrollment state machine: every state of DOMAIN §7 and the only way to move between them.
+
+Views call ``apply(enrollment, event, ...)``; nothing else assigns ``Enrollment.state``. An
+event not allowed from the current state is refused with a clear message, and every accepted
+transition writes the audit log with who, when, from, to and why.
+"""
+from dataclasses import dataclass
+
+from models.audit import record as audit
+from models.enrollment import ENROLLMENT_STATE as S
+
+
+class TransitionRefused(ValueError):
+    """The event is not allowed in the record's current state; the message is for the user."""
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    sources: tuple
+    target: str
+    needs_reason: bool = False
+    refusal: str = "当前状态下不能进行此操作"
+
+
+_NOT_YET_REVIEWED = (
+    S.PENDING_ENROLLMENT,
+    S.REJECTED_BY_INSTITUTION,
+    S.REJECTED_BY_ADMINISTRATION,
+    S.PENDING_INSTITUTION_REVIEW,
+)
+
+EVENTS = {
+    event.name: event
+    for event in (
+        Event("cancel", _NOT_YET_REVIEWED, S.CANCELLED, needs_reason=True,
+              refusal="该医师报名信息已审核，不能取消报名；如需取消，请联系卫生行政部门驳回"),
+        Event("reinclude", (S.CANCELLED,), S.PENDING_ENROLLMENT),
+        Event("submit", (S.PENDING_ENROLLMENT, S.REJECTED_BY_INSTITUTION,
+                         S.REJECTED_BY_ADMINISTRATION), S.PENDING_INSTITUTION_REVIEW,
+              refusal="报名信息已提交，请勿重复提交"),
+        Event("institution_approve", (S.PENDING_INSTITUTION_REVIEW, S.RETURNED_BY_ASSESSMENT),
+              S.PENDING_ASSESSMENT_REVIEW, refusal="该报名信息不在待医疗卫生机构审核状态"),
+        Event("institution_reject", (S.PENDING_INSTITUTION_REVIEW, S.RETURNED_BY_ASSESSMENT),
+              S.REJECTED_BY_INSTITUTION, needs_reason=True,
+              refusal="该报名信息不在待医疗卫生机构审核状态"),
+        Event("assessment_confirm", (S.PENDING_ASSESSMENT_REVIEW,), S.AWAITING_EXAM,
+              refusal="该报名信息不在待考核机构复核状态"),
+        Event("assessment_reject", (S.PENDING_ASSESSMENT_REVIEW,), S.RETURNED_BY_ASSESSMENT,
+              needs_reason=True, refusal="该报名信息不在待考核机构复核状态"),
+        Event("administration_reject", (S.PENDING_ASSESSMENT_REVIEW, S.AWAITING_EXAM),
+              S.REJECTED_BY_ADMINISTRATION, needs_reason=True,
+              refusal="只能驳回已完成机构审核、尚未考核的报名信息"),
+        Event("rated_unqualified", (S.PENDING_ASSESSMENT_REVIEW, S.AWAITING_EXAM), S.FAILED,
+              needs_reason=True),
+        Event("exam_passed", (S.AWAITING_EXAM, S.AWAITING_MAKEUP), S.PASSED),
+        Event("exam_failed", (S.AWAITING_EXAM,), S.AWAITING_MAKEUP_CONFIRMATION),
+        Event("makeup_confirmed", (S.AWAITING_MAKEUP_CONFIRMATION,), S.AWAITING_MAKEUP),
+        Event("makeup_failed", (S.AWAITING_MAKEUP,), S.FAILED),
+    )
+}
+
+
+def allowed(enrollment, event_name):
+    return enrollment.state in EVENTS[event_name].sources
+
+
+def apply(enrollment, event_name, *, reason=None, user=None):
+    """Move the enrollment by ``event_name`` or raise TransitionRefused; adds the audit row."""
+    event = EVENTS[event_name]
+    if enrollment.state not in event.sources:
+        raise TransitionRefused(event.refusal)
+    reason = (reason or "").strip() or None
+    if event.needs_reason and not reason:
+        raise TransitionRefused("请填写原因")
+    before = enrollment.state
+    enrollment.state = event.target
+    if event.needs_reason:
+        enrollment.reject_reason = reason
+    audit("enrollment", enrollment.id, event.name, institution=enrollment.institution,
+          from_state=before, to_state=event.target, reason=reason, user=user)
+    return enrollment

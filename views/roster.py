@@ -1,0 +1,251 @@
+"""医师管理: the roster list with the manual's filters and tabs, 允许报名 / 取消报名 / 新增医师 /
+调离 / 调入 / 删除 / 查看 / 重置密码. The rules are in ``models.roster``; these views translate
+HTTP to those calls and back."""
+from flask import abort, flash, g, redirect, request, url_for
+from flask_appbuilder import BaseView, action, expose
+from flask_appbuilder.models.filters import BaseFilter
+from flask_appbuilder.models.sqla.filters import FilterEqual
+from flask_appbuilder.security.decorators import has_access, permission_name
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import exists, select
+from wtforms import StringField
+from wtforms.validators import DataRequired, ValidationError
+
+from app.extensions import db
+from models import Department, Enrollment, Physician
+from models import roster
+from models.enrollment import ENROLLMENT_STATE
+from models.physician import TRANSFER_REASON
+from security import idcard, scope
+from views.base import ConsoleView, ResetPasswordMixin, scoped
+from views.home import current_cycle
+
+
+class FilterIdNumber(BaseFilter):
+    """证件号码: 18 or 15 digits, upper- or lower-case x, all find the same person."""
+
+    name = _l("Equal to")
+    arg_name = "idn"
+
+    def apply(self, query, value):
+        try:
+            number = idcard.normalize(value)
+        except idcard.InvalidIdNumber:
+            number = (value or "").strip().upper()
+        return query.filter(Physician.id_number == number)
+
+
+class FilterConfirmed(BaseFilter):
+    """是否确认参加报名: whether the physician is included in the current cycle."""
+
+    name = _l("Confirmed for the current cycle")
+    arg_name = "cnf"
+
+    def apply(self, query, value):
+        cycle = current_cycle()
+        included = exists().where(
+            Enrollment.physician_id == Physician.id,
+            Enrollment.cycle_id == (cycle.id if cycle else -1),
+            Enrollment.state != ENROLLMENT_STATE.CANCELLED,
+        )
+        return query.filter(included if str(value) in ("1", "y", "true", "是") else ~included)
+
+
+def _id_number_free(form, field):
+    try:
+        idcard.normalize(field.data)
+    except idcard.InvalidIdNumber as error:
+        raise ValidationError(str(error)) from None
+    if roster.find_by_id_number(field.data) is not None:
+        raise ValidationError(roster.DUPLICATE_MESSAGE)
+
+
+class PhysicianView(ResetPasswordMixin, ConsoleView):
+    datamodel = scoped(Physician)
+    list_title = show_title = _l("Physician list")
+    add_title = _l("Add physician")
+    list_columns = [
+        "department", "name", "masked_id_number", "practice_category_label", "level_label",
+        "certificate_date", "first_registration_date", "roster_status_label",
+    ]
+    show_columns = [
+        "name", "id_number", "gender_label", "birth_date", "institution", "department",
+        "practice_category_label", "level_label", "certificate_no", "certificate_date",
+        "qualification_no", "first_registration_date", "roster_status_label", "mobile",
+    ]
+    add_columns = [
+        "name", "id_number", "gender", "birth_date", "department", "practice_category",
+        "level", "certificate_no", "certificate_date", "qualification_no",
+        "first_registration_date", "mobile",
+    ]
+    edit_columns = [c for c in add_columns if c != "id_number"]
+    search_columns = [
+        "department", "name", "id_number", "birth_date", "first_registration_date",
+        "practice_category", "level", "id",
+    ]
+    search_filters = {"id_number": [FilterIdNumber], "id": [FilterConfirmed]}
+    label_columns = {"level": _l("Physician level"), "id": _l("Confirmed for enrollment")}
+    add_form_extra_fields = {
+        "id_number": StringField(_l("ID number"), validators=[DataRequired(), _id_number_free]),
+    }
+    add_form_query_rel_fields = edit_form_query_rel_fields = {
+        "department": [["enabled", FilterEqual, True]],
+    }
+    base_order = ("id", "asc")
+    account_link = "physician_id"
+    reset_message = _l("Password reset to 666666; the mobile number is unbound")
+
+    def before_save(self, item):
+        actor = scope.current_actor()
+        if item.id is None:
+            item.id_number = idcard.normalize(item.id_number)
+            if actor.kind == scope.INSTITUTION:
+                item.institution_id = actor.institution_id
+            roster.check_new(item)
+        elif item.department is not None and not item.department.enabled:
+            raise ValueError("请选择本机构已启用的科室")
+
+    def post_add(self, item):
+        roster.open_account(item)
+        db.session.commit()
+
+    def _delete(self, pk):
+        item = self.datamodel.get(pk, self._base_filters)
+        if item is None:
+            abort(404)
+        try:
+            roster.delete(item)
+        except roster.RosterError as refused:
+            db.session.rollback()
+            flash(str(refused), "danger")
+        else:
+            db.session.commit()
+            flash(str(_l("Deleted")), "success")
+        self.update_redirect()
+
+    @action("allow_enrollment", _l("Allow enrollment"),
+            _l("Include the selected physicians in the current cycle?"), "fa-check",
+            single=True, multiple=True)
+    def allow_enrollment(self, items):
+        try:
+            added = roster.include(items, current_cycle())
+        except roster.RosterError as refused:
+            db.session.rollback()
+            flash(str(refused), "danger")
+        else:
+            db.session.commit()
+            flash(f"已允许报名 {added} 人", "success")
+        return redirect(self.get_redirect())
+
+    @action("cancel_enrollment", _l("Cancel enrollment"), None, "fa-ban", multiple=False)
+    def cancel_enrollment(self, items):
+        return redirect(url_for(".cancel_form", pk=items[0].id))
+
+    @action("transfer_out", _l("Transfer out"), None, "fa-sign-out", multiple=False)
+    def transfer_out(self, items):
+        return redirect(url_for(".transfer_out_form", pk=items[0].id))
+
+    @expose("/cancel/<int:pk>", methods=["GET", "POST"])
+    @has_access
+    @permission_name("cancel_enrollment")
+    def cancel_form(self, pk):
+        physician = scope.get_or_404(Physician, pk)
+        cycle = current_cycle()
+        enrollment = (
+            db.session.query(Enrollment)
+            .filter_by(cycle_id=cycle.id if cycle else -1, physician_id=physician.id)
+            .first()
+        )
+        error = None
+        if enrollment is None or enrollment.state == ENROLLMENT_STATE.CANCELLED:
+            error = "该医师尚未被允许报名"
+        elif request.method == "POST":
+            try:
+                roster.cancel(enrollment, request.form.get("reason"))
+            except roster.RosterError as refused:
+                db.session.rollback()
+                error = str(refused)
+            else:
+                db.session.commit()
+                flash("已取消报名", "success")
+                return redirect(url_for(".list"))
+        return self.render_template(
+            "roster/reason.html", physician=physician, error=error,
+            title=_l("Cancel enrollment"), reasons=None,
+        ), (400 if error and request.method == "POST" else 200)
+
+    @expose("/transfer-out/<int:pk>", methods=["GET", "POST"])
+    @has_access
+    @permission_name("transfer_out")
+    def transfer_out_form(self, pk):
+        physician = scope.get_or_404(Physician, pk)
+        error = None
+        if request.method == "POST":
+            try:
+                roster.transfer_out(physician, request.form.get("reason"),
+                                    request.form.get("detail"))
+            except roster.RosterError as refused:
+                db.session.rollback()
+                error = str(refused)
+            else:
+                db.session.commit()
+                flash("已调离", "success")
+                return redirect(url_for(".list"))
+        return self.render_template(
+            "roster/reason.html", physician=physician, error=error,
+            title=_l("Transfer out"), reasons=TRANSFER_REASON.options(),
+        ), (400 if error else 200)
+
+
+class TransferInView(BaseView):
+    """调入医师: find a transferred-out physician by ID number and take them in."""
+
+    route_base = "/roster/transfer-in"
+    default_view = "search"
+
+    @expose("/", methods=["GET", "POST"])
+    @has_access
+    def search(self):
+        actor = scope.current_actor()
+        if actor.kind != scope.INSTITUTION:
+            abort(403)
+        found, error = None, None
+        number = (request.values.get("id_number") or "").strip()
+        if number:
+            try:
+                found = roster.find_by_id_number(number)
+                if found is None:
+                    error = "未找到该医师，请核对证件号码（可尝试15位或18位）"
+                elif found.roster_status == "active":
+                    error = roster.still_practising_message(found)
+                    found = None
+            except roster.RosterError as refused:
+                error = str(refused)
+        departments = db.session.scalars(
+            select(Department).where(Department.institution_id == actor.institution_id,
+                                     Department.enabled.is_(True)).order_by(Department.name)
+        ).all()
+        if request.method == "POST" and found is not None and request.form.get("confirm"):
+            department = next((d for d in departments
+                               if str(d.id) == request.form.get("department_id")), None)
+            try:
+                roster.transfer_in(found, g.user.institution, department)
+            except roster.RosterError as refused:
+                db.session.rollback()
+                error = str(refused)
+            else:
+                db.session.commit()
+                flash(f"已调入医师{found.name}", "success")
+                return redirect(url_for("PhysicianView.list"))
+        return self.render_template(
+            "roster/transfer_in.html", found=found, error=error, number=number,
+            departments=departments,
+        ), (400 if error and request.method == "POST" else 200)
+
+
+def register(appbuilder):
+    appbuilder.add_view(PhysicianView, "PhysicianView", label=_l("Physician list"),
+                        icon="fa-user-md", category="Physicians",
+                        category_label=_l("Physician management"))
+    appbuilder.add_view(TransferInView, "TransferInView", label=_l("Transfer in physician"),
+                        icon="fa-sign-in", category="Physicians")
