@@ -53,10 +53,11 @@ class Subject(Model):
     code = Column(String(16), nullable=False, unique=True)
     name = Column(String(64), nullable=False)
     parent_id = Column(Integer, ForeignKey("subject.id"), index=True)
-    parent = relationship("Subject", remote_side=[id], backref="children")
+    parent = relationship("Subject", remote_side=[id], backref="children", lazy="joined")
 
     def __str__(self):
-        return self.name
+        # "内科 - 呼吸内科专业": the catalogue is a tree, and 专业 names repeat across it.
+        return f"{self.parent.name} - {self.name}" if self.parent is not None else self.name
 
 
 department_subject = Table(

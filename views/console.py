@@ -5,6 +5,8 @@ Menus follow the manuals: 首页, 机构信息, 医师管理, 考核管理, 行�
 
 
 
+from flask import redirect
+from flask_appbuilder import action
 from flask_babel import lazy_gettext as _l
 
 from app.extensions import db
@@ -19,6 +21,7 @@ from models import (
     Exemption,
     Institution,
     Paper,
+    Physician,
 
     Question,
     ScheduleWindow,
@@ -82,8 +85,11 @@ class InstitutionView(ResetPasswordMixin, ConsoleView):
 
 
 class DepartmentView(ConsoleView):
+    """科室信息: departments with their linked 诊疗科目; disable rather than delete one in use."""
+
     datamodel = scoped(Department)
     list_title = show_title = _l("Departments")
+    add_title = _l("Add department")
     list_columns = ["name", "subjects", "status_label", "institution"]
     show_columns = ["name", "subjects", "status_label", "institution"]
     add_columns = edit_columns = ["name", "subjects", "enabled"]
@@ -95,6 +101,31 @@ class DepartmentView(ConsoleView):
             item.institution_id = actor.institution_id
         if item.institution_id is None:
             raise ValueError("请选择所属机构")
+        item.name = (item.name or "").strip()
+        clash = db.session.query(Department.id).filter(
+            Department.institution_id == item.institution_id, Department.name == item.name,
+            Department.id != (item.id or -1)).first()
+        if clash:
+            raise ValueError(f"科室“{item.name}”已存在")
+
+    def pre_delete(self, item):
+        used = db.session.query(Physician.id).filter(Physician.department_id == item.id).count()
+        if used:
+            raise ValueError(f"该科室下有{used}名医师，不能删除；如不再使用，请停用该科室")
+
+    def _set_enabled(self, items, enabled):
+        for item in items:
+            item.enabled = enabled
+        db.session.commit()
+        return redirect(self.get_redirect())
+
+    @action("disable", _l("Disable"), None, "fa-pause", single=True, multiple=True)
+    def disable(self, items):
+        return self._set_enabled(items, False)
+
+    @action("enable", _l("Enable"), None, "fa-play", single=True, multiple=True)
+    def enable(self, items):
+        return self._set_enabled(items, True)
 
 
 class SubjectView(ConsoleView):
