@@ -144,3 +144,9 @@ def as_role(province):
         return client
 
     return make
+
+
+def flashes(client):
+    """Messages flashed to the client's session and not yet shown."""
+    with client.session_transaction() as session:
+        return [message for _, message in session.get("_flashes", [])]

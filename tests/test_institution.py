@@ -1,7 +1,7 @@
 """本机构信息 and 科室信息 (DOMAIN §4, manual 000 §5-6)."""
 from app.extensions import db
 from models import Department, Institution, Physician, Subject
-from tests.conftest import post
+from tests.conftest import flashes, post
 
 
 def _hospital():
@@ -60,7 +60,7 @@ def test_department_with_subjects_is_created_and_duplicate_name_refused(as_role)
     assert [s.name for s in created.subjects] == ["眼科"]
     assert created.institution_id == _hospital().id
     again = post(client, "/departmentview/add", {"name": "眼科", "enabled": "y"})
-    assert "科室“眼科”已存在" in again.get_data(as_text=True)
+    assert again.status_code == 302 and "科室“眼科”已存在" in flashes(client)
     assert db.session.query(Department).filter_by(name="眼科").count() == 1
 
 

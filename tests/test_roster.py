@@ -5,7 +5,7 @@ from app.extensions import db
 from models import AuditLog, Department, Enrollment, Institution, Physician
 from models.account import AppUser
 from security import idcard
-from tests.conftest import post
+from tests.conftest import flashes, post
 
 
 def _physician(name_or_id):
@@ -25,18 +25,13 @@ def _audit(action, entity_id):
     return db.session.query(AuditLog).filter_by(action=action, entity_id=entity_id).all()
 
 
-def _flashes(client):
-    with client.session_transaction() as session:
-        return [message for _, message in session.get("_flashes", [])]
-
-
 def test_allow_enrollment_includes_the_physician_once_and_is_audited(as_role):
     client = as_role("institution")
     physician = _hospital_physician_without_enrollment()
     response = post(client, "/physicianview/action_post",
                     {"action": "allow_enrollment", "rowid": str(physician.id)})
     assert response.status_code == 302
-    assert "已允许报名 1 人" in _flashes(client)
+    assert "已允许报名 1 人" in flashes(client)
     post(client, "/physicianview/action_post",
          {"action": "allow_enrollment", "rowid": str(physician.id)})
     assert db.session.query(Enrollment).filter_by(physician_id=physician.id).count() == 1
@@ -160,7 +155,7 @@ def test_delete_is_refused_with_enrollment_history_and_removes_the_account_other
     enrolled = _physician("王医生")
     post(client, f"/physicianview/delete/{enrolled.id}")
     assert db.session.get(Physician, enrolled.id) is not None
-    assert any("已有报名记录" in m for m in _flashes(client))
+    assert any("已有报名记录" in m for m in flashes(client))
     fresh = _hospital_physician_without_enrollment()
     fresh_id, number = fresh.id, fresh.id_number
     post(client, f"/physicianview/delete/{fresh_id}")
