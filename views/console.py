@@ -7,6 +7,8 @@ Menus follow the manuals: 首页, 机构信息, 医师管理, 考核管理, 行�
 
 from flask import redirect
 from flask_appbuilder import action
+from flask_appbuilder.models.filters import BaseFilter
+from flask_appbuilder.models.sqla.filters import FilterEqual, FilterRelationOneToManyEqual
 from flask_babel import lazy_gettext as _l
 
 from app.extensions import db
@@ -54,6 +56,17 @@ class AdministrationView(ResetPasswordMixin, ConsoleView):
         db.session.commit()
 
 
+class FilterUnassigned(BaseFilter):
+    """未指定考核机构: medical institutions with no assessment institution assigned yet."""
+
+    name = _l("Not assigned")
+    arg_name = "unassigned"
+
+    def apply(self, query, value):
+        return query.filter(Institution.assessment_institution_id.is_(None),
+                            Institution.is_assessment.is_(False))
+
+
 class InstitutionView(ResetPasswordMixin, ConsoleView):
     datamodel = scoped(Institution)
     list_title = show_title = _l("Institutions")
@@ -72,7 +85,9 @@ class InstitutionView(ResetPasswordMixin, ConsoleView):
         "address_district", "address_street", "type", "level", "grade", "beds",
         "legal_representative", "contact", "phone", "mobile", "assessment_institution",
     ]
-    search_columns = ["name", "account", "type", "level", "is_assessment", "administration"]
+    search_columns = ["name", "account", "type", "level", "is_assessment", "administration",
+                      "assessment_institution"]
+    search_filters = {"assessment_institution": [FilterRelationOneToManyEqual, FilterUnassigned]}
     account_link = "institution_id"
 
     def audit_place(self, item):
@@ -162,6 +177,7 @@ class EnrollmentView(ConsoleView):
     list_columns = ["physician", "institution", "cycle", "procedure_label", "state_label",
                     "submitted_at"]
     search_columns = ["state", "procedure", "cycle", "institution"]
+    search_filters = {"state": [FilterEqual]}
     base_permissions = ["can_list", "can_show"]
 
 

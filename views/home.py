@@ -1,13 +1,30 @@
-"""首页: the home page of each staff role; physicians are sent to their self-service home."""
+"""首页: each staff role's home page — the cycle's schedule and current window, pending tasks
+with counts and a 去处理 link, progress, the contacts above — and the first-login 去确认 of the
+cycle dates. Physicians are sent to their self-service home."""
 import datetime
 
-from flask import g, redirect, url_for
+from flask import flash, g, redirect, url_for
 from flask_appbuilder import IndexView, expose
+from flask_appbuilder.security.decorators import has_access
+from sqlalchemy import exists, func, select
 
 from app.extensions import db
-from models import Cycle, Enrollment, Institution, Physician
-from models.enrollment import ENROLLMENT_STATE
+from models import (
+    Administration,
+    AssessmentApplication,
+    Cycle,
+    CycleConfirmation,
+    Enrollment,
+    Institution,
+    Physician,
+)
+from models.enrollment import ENROLLMENT_STATE as S
+from models.physician import ROSTER_STATUS
 from security import roles, scope
+
+DONE_STATES = (S.AWAITING_EXAM, S.AWAITING_MAKEUP_CONFIRMATION, S.AWAITING_MAKEUP, S.PASSED,
+               S.FAILED)
+NO_ASSESSMENT_MESSAGE = "当前机构暂未指定考核机构，无法进行此操作，请联系{}"
 
 
 def current_cycle():
@@ -15,7 +32,92 @@ def current_cycle():
 
 
 def _count(model):
-    return scope.restrict(db.session.query(model), model).count()
+    return scope.restrict(db.session.query(func.count(model.id)), model).scalar()
+
+
+def state_counts(cycle):
+    """{state: n} of the enrollments the current user may see in the cycle (one query)."""
+    rows = scope.restrict(
+        db.session.query(Enrollment.state, func.count(Enrollment.id)), Enrollment
+    ).filter(Enrollment.cycle_id == cycle.id).group_by(Enrollment.state)
+    return dict(rows.all())
+
+
+def _task(label, count, url):
+    return {"label": label, "count": count, "url": url}
+
+
+def institution_tasks(actor, cycle, counts):
+    own = db.session.get(Institution, actor.institution_id)
+    tasks = []
+    if cycle is not None:
+        included = exists().where(Enrollment.physician_id == Physician.id,
+                                  Enrollment.cycle_id == cycle.id,
+                                  Enrollment.state != S.CANCELLED)
+        not_included = db.session.query(func.count(Physician.id)).filter(
+            Physician.institution_id == own.id,
+            Physician.roster_status == ROSTER_STATUS.ACTIVE, ~included).scalar()
+        tasks.append(_task("未确认参加报名的医师", not_included,
+                           url_for("PhysicianView.list", _flt_0_id="0")))
+        own_counts = dict(db.session.query(Enrollment.state, func.count(Enrollment.id)).filter(
+            Enrollment.cycle_id == cycle.id, Enrollment.institution_id == own.id
+        ).group_by(Enrollment.state).all())
+        for state in (S.PENDING_INSTITUTION_REVIEW, S.RETURNED_BY_ASSESSMENT):
+            tasks.append(_task(S.label(state), own_counts.get(state, 0),
+                               url_for("EnrollmentView.list", _flt_0_state=state)))
+        if own.is_assessment:
+            assigned = db.session.query(func.count(Enrollment.id)).filter(
+                Enrollment.cycle_id == cycle.id,
+                Enrollment.state == S.PENDING_ASSESSMENT_REVIEW,
+                Enrollment.institution_id.in_(select(Institution.id).where(
+                    Institution.assessment_institution_id == own.id))).scalar()
+            tasks.append(_task("待考核机构复核", assigned,
+                               url_for("EnrollmentView.list",
+                                       _flt_0_state=S.PENDING_ASSESSMENT_REVIEW)))
+    return tasks
+
+
+def administration_tasks(actor, cycle, counts):
+    subtree = Institution.admin_path.like(actor.subtree)
+    unassigned = db.session.query(func.count(Institution.id)).filter(
+        subtree, Institution.is_assessment.is_(False),
+        Institution.assessment_institution_id.is_(None)).scalar()
+    applications = db.session.query(func.count(AssessmentApplication.id)).filter(
+        AssessmentApplication.state == "submitted",
+        AssessmentApplication.institution_id.in_(select(Institution.id).where(subtree))).scalar()
+    tasks = [
+        _task("未指定考核机构的医疗机构", unassigned,
+              url_for("InstitutionView.list", _flt_1_assessment_institution="1")),
+        _task("待审批的考核机构申请", applications, url_for("AssessmentApplicationView.list")),
+    ]
+    if cycle is not None:
+        tasks.append(_task(S.label(S.AWAITING_MAKEUP_CONFIRMATION),
+                           counts.get(S.AWAITING_MAKEUP_CONFIRMATION, 0),
+                           url_for("EnrollmentView.list",
+                                   _flt_0_state=S.AWAITING_MAKEUP_CONFIRMATION)))
+    return tasks
+
+
+def contacts_for(actor):
+    """The assessment institution and the administrations above, with their contacts."""
+    people = []
+    if actor.kind == scope.INSTITUTION:
+        own = db.session.get(Institution, actor.institution_id)
+        if own.assessment_institution is not None:
+            a = own.assessment_institution
+            people.append(("考核机构", a.name, a.contact, a.phone or a.mobile))
+        path = own.admin_path
+    elif actor.kind == scope.ADMINISTRATION:
+        path = actor.admin_path.rsplit("/", 2)[0] + "/" if actor.admin_path.count("/") > 2 else ""
+    else:
+        path = ""
+    ids = [int(part) for part in path.strip("/").split("/") if part]
+    if ids:
+        chain = {a.id: a for a in db.session.query(Administration).filter(Administration.id.in_(ids))}
+        for admin_id in reversed(ids):
+            a = chain[admin_id]
+            people.append(("卫生行政", a.name, a.contact, a.phone))
+    return people
 
 
 class HomeView(IndexView):
@@ -31,16 +133,21 @@ class HomeView(IndexView):
         role_names = [role.name for role in user.roles]
         if roles.PHYSICIAN in role_names:
             return redirect(url_for("SelfServiceView.home"))
+        actor = scope.current_actor()
         cycle = current_cycle()
         today = datetime.date.today()
         windows = sorted(cycle.windows, key=lambda w: w.start_date) if cycle else []
-        pending = {}
-        if cycle is not None:
-            enrollments = scope.restrict(
-                db.session.query(Enrollment.state, db.func.count(Enrollment.id)),
-                Enrollment,
-            ).filter(Enrollment.cycle_id == cycle.id).group_by(Enrollment.state)
-            pending = {state: n for state, n in enrollments}
+        counts = state_counts(cycle) if cycle is not None else {}
+        if actor.kind == scope.INSTITUTION:
+            tasks = institution_tasks(actor, cycle, counts)
+        elif actor.kind == scope.ADMINISTRATION:
+            tasks = administration_tasks(actor, cycle, counts)
+        else:
+            tasks = []
+        included = sum(n for state, n in counts.items() if state != S.CANCELLED)
+        done = sum(counts.get(state, 0) for state in DONE_STATES)
+        confirmed = cycle is None or db.session.query(CycleConfirmation.id).filter_by(
+            cycle_id=cycle.id, user_id=user.id).first() is not None
         return self.render_template(
             self.index_template,
             user=user,
@@ -48,11 +155,27 @@ class HomeView(IndexView):
             scope_name=_scope_name(user),
             cycle=cycle,
             windows=windows,
+            current_windows=[w for w in windows if w.is_open(today)],
             today=today,
-            state_counts=[(ENROLLMENT_STATE.label(s), pending[s]) for s in pending],
+            tasks=tasks,
+            state_counts=[(S.label(s), counts[s]) for s in S.values() if s in counts],
+            completion=(f"{done / included:.1%}" if included else "—"),
             institution_count=_count(Institution),
             physician_count=_count(Physician),
+            contacts=contacts_for(actor),
+            needs_confirmation=not confirmed,
         )
+
+    @expose("/confirm-cycle", methods=["POST"])
+    @has_access
+    def confirm_cycle(self):
+        cycle = current_cycle()
+        if cycle is not None and db.session.query(CycleConfirmation.id).filter_by(
+                cycle_id=cycle.id, user_id=g.user.id).first() is None:
+            db.session.add(CycleConfirmation(cycle_id=cycle.id, user_id=g.user.id))
+            db.session.commit()
+            flash("已确认本周期考核时间安排", "success")
+        return redirect(url_for(".index"))
 
 
 def _scope_name(user):
