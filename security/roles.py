@@ -23,6 +23,7 @@ WRITE = "can_list|can_show|can_add|can_edit|can_delete|menu_access"
 # Every logged-in staff member: the home page, account settings, the subject catalogue.
 _COMMON_STAFF = [
     ["HomeView", "can_index|can_confirm_cycle"],
+    ["FileView", "can_open"],
     ["AccountView", "can_.*"],
     ["SubjectView", READ],
     ["Home", "menu_access"],
@@ -39,7 +40,7 @@ _ADMINISTRATION = _COMMON_STAFF + [
     ["ExamAttemptView", READ],
     ["SnapshotView", READ],
     ["AuditLogView", READ],
-    ["AssessmentApplicationView", READ + "|approve|reject"],
+    ["AssessmentApplicationView", READ + "|approve|reject|can_reject"],
     ["Institutions|Physicians|Assessment|Administration|Exams", "menu_access"],
     ["PhysicianApi|InstitutionApi|EnrollmentApi", "can_get|can_info"],
 ]
@@ -49,6 +50,7 @@ _INSTITUTION = _COMMON_STAFF + [
      "|can_cancel_enrollment|transfer_out|can_transfer_out"],
     ["TransferInView", "can_search|menu_access"],
     ["MyInstitutionView", "can_edit|menu_access"],
+    ["ApplicationView", "can_page|can_upload|can_submit|menu_access"],
     ["EnrollmentView", READ],
     ["ExemptionView", READ],
     ["ExamAttemptView", READ],
@@ -76,6 +78,7 @@ ROLE_PERMISSIONS = {
     ASSESSMENT: _INSTITUTION + [["EnrollmentView", READ]],
     PHYSICIAN: [
         ["SelfServiceView", "can_.*"],
+        ["FileView", "can_open"],
         ["AccountView", "can_.*"],
     ],
     SYSADMIN: [[".*", ".*"]],

@@ -5,8 +5,9 @@ Menus follow the manuals: 首页, 机构信息, 医师管理, 考核管理, 行�
 
 
 
-from flask import redirect
-from flask_appbuilder import action
+from flask import flash, g, redirect, request, url_for
+from flask_appbuilder import action, expose
+from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.filters import FilterEqual, FilterRelationOneToManyEqual
 from flask_babel import lazy_gettext as _l
@@ -31,6 +32,7 @@ from models import (
     Snapshot,
     Subject,
 )
+from models.audit import record as audit
 from security import scope
 from views.base import ConsoleView, ResetPasswordMixin, scoped
 
@@ -92,6 +94,28 @@ class InstitutionView(ResetPasswordMixin, ConsoleView):
 
     def audit_place(self, item):
         return {"institution": item}
+
+    def _set_application_open(self, items, value):
+        for item in items:
+            if item.is_assessment and value:
+                continue
+            item.application_open = value
+            audit("institution", item.id, "open_application" if value else "close_application",
+                  institution=item)
+        db.session.commit()
+        flash("已开通考核机构申请权限" if value else "已关闭考核机构申请权限", "success")
+        return redirect(self.get_redirect())
+
+    @action("open_application", _l("Open application"),
+            _l("Allow the selected institutions to apply as assessment institutions?"),
+            "fa-unlock", single=True, multiple=True)
+    def open_application(self, items):
+        return self._set_application_open(items, True)
+
+    @action("close_application", _l("Close application"), None, "fa-lock", single=True,
+            multiple=True)
+    def close_application(self, items):
+        return self._set_application_open(items, False)
 
     def before_save(self, item):
         if item.administration is not None:
@@ -244,10 +268,66 @@ class SmsOutboxView(ConsoleView):
 
 
 class AssessmentApplicationView(ConsoleView):
+    """考核机构申请 (administration side): read the attachments, approve or reject."""
+
     datamodel = scoped(AssessmentApplication)
     list_title = show_title = _l("Assessment institution applications")
-    list_columns = ["institution", "cycle", "state_label", "submitted_at"]
-    base_permissions = ["can_list", "can_show"]
+    list_columns = ["institution", "cycle", "state_label", "submitted_at", "reason"]
+    show_template = "institution/application_show.html"
+    search_columns = ["state", "institution"]
+    search_filters = {"state": [FilterEqual]}
+    base_permissions = ["can_list", "can_show", "can_reject"]
+
+    @expose("/show/<pk>", methods=["GET"])
+    @has_access
+    def show(self, pk):
+        item = scope.get_or_404(AssessmentApplication, pk)
+        widgets = self._show(pk)
+        return self.render_template(self.show_template, pk=pk, title=self.show_title,
+                                    widgets=widgets, related_views=self._related_views,
+                                    item=item)
+
+    @action("approve", _l("Approve"), _l("Approve the selected applications?"), "fa-check",
+            single=True, multiple=True)
+    def approve(self, items):
+        from models import application as applying
+
+        try:
+            for item in items:
+                applying.decide(item, approve=True, user=g.user)
+        except applying.ApplicationRefused as refused:
+            db.session.rollback()
+            flash(str(refused), "danger")
+        else:
+            db.session.commit()
+            flash("已通过，该机构已具有考核机构身份", "success")
+        return redirect(self.get_redirect())
+
+    @action("reject", _l("Reject"), None, "fa-times", multiple=False)
+    def reject(self, items):
+        return redirect(url_for(".reject_form", pk=items[0].id))
+
+    @expose("/reject/<int:pk>", methods=["GET", "POST"])
+    @has_access
+    @permission_name("reject")
+    def reject_form(self, pk):
+        from models import application as applying
+
+        item = scope.get_or_404(AssessmentApplication, pk)
+        error = None
+        if request.method == "POST":
+            try:
+                applying.decide(item, approve=False, reason=request.form.get("reason"),
+                                user=g.user)
+            except applying.ApplicationRefused as refused:
+                db.session.rollback()
+                error = str(refused)
+            else:
+                db.session.commit()
+                flash("已驳回", "success")
+                return redirect(url_for(".list"))
+        return self.render_template("institution/reject.html", item=item, error=error), (
+            400 if error else 200)
 
 
 def register(appbuilder):
@@ -257,7 +337,11 @@ def register(appbuilder):
     add(DepartmentView, "DepartmentView", label=_l("Departments"), icon="fa-sitemap",
         category="Institutions")
     add(AssessmentApplicationView, "AssessmentApplicationView",
-        label=_l("Apply as assessment institution"), icon="fa-file", category="Institutions")
+        label=_l("Assessment institution applications"), icon="fa-file",
+        category="Administration", category_label=_l("Administration"))
+    from views import institution
+
+    institution.register_files(appbuilder)
     add(SubjectView, "SubjectView", label=_l("Diagnosis and treatment subjects"),
         icon="fa-list", category="Institutions")
     from views import roster

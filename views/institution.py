@@ -7,6 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
+from app import storage
 from app.extensions import db
 from models import Physician
 from models.institution import INSTITUTION_GRADE, INSTITUTION_LEVEL, INSTITUTION_TYPE
@@ -84,3 +85,93 @@ def register(appbuilder):
     appbuilder.add_view(MyInstitutionView, "MyInstitutionView", label=_l("Institution information"),
                         icon="fa-building", category="Institutions",
                         category_label=_l("Institution info"))
+
+
+class ApplicationView(BaseView):
+    """申请考核机构 (institution side): upload the attachments, then 提交申请."""
+
+    route_base = "/institution/application"
+    default_view = "page"
+
+    def _institution(self):
+        if scope.current_actor().kind != scope.INSTITUTION:
+            abort(403)
+        return g.user.institution
+
+    @expose("/", methods=["GET"])
+    @has_access
+    def page(self, error=None, status=200):
+        from models import application as applying
+        from views.home import current_cycle
+
+        institution = self._institution()
+        cycle = current_cycle()
+        try:
+            applying.check_may_apply(institution, cycle)
+            refusal = None
+        except applying.ApplicationRefused as refused:
+            refusal = str(refused)
+        application = applying.current_application(institution, cycle)
+        attached = {a.slot: a.file for a in application.attachments} if application else {}
+        return self.render_template(
+            "institution/application.html", slots=applying.SLOTS, attached=attached,
+            application=application, refusal=refusal, error=error,
+            policy=storage.ATTACHMENT.describe(),
+            editable=application is None or application.state in applying.EDITABLE,
+        ), status
+
+    @expose("/upload/<int:slot>", methods=["POST"])
+    @has_access
+    def upload(self, slot):
+        from models import application as applying
+        from views.home import current_cycle
+
+        institution = self._institution()
+        cycle = current_cycle()
+        try:
+            applying.check_may_apply(institution, cycle)
+            stored = storage.save_upload(request.files.get("file"), storage.ATTACHMENT,
+                                         "application", institution_id=institution.id,
+                                         uploaded_by_id=g.user.id)
+            applying.attach(institution, cycle, slot, stored)
+        except (applying.ApplicationRefused, storage.UploadRefused) as refused:
+            db.session.rollback()
+            return self.page(error=str(refused), status=400)
+        db.session.commit()
+        flash("上传成功", "success")
+        return redirect(url_for(".page"))
+
+    @expose("/submit", methods=["POST"])
+    @has_access
+    def submit(self):
+        from models import application as applying
+        from views.home import current_cycle
+
+        try:
+            applying.submit(self._institution(), current_cycle())
+        except applying.ApplicationRefused as refused:
+            db.session.rollback()
+            return self.page(error=str(refused), status=400)
+        db.session.commit()
+        flash("申请已提交，请等待主管卫生行政部门审批", "success")
+        return redirect(url_for(".page"))
+
+
+class FileView(BaseView):
+    """Every stored file is served here, after the same scope check as its records."""
+
+    route_base = "/files"
+
+    @expose("/<int:file_id>")
+    @has_access
+    def open(self, file_id):
+        from models import StoredFile
+
+        return storage.send_stored(scope.get_or_404(StoredFile, file_id))
+
+
+def register_files(appbuilder):
+    appbuilder.add_view(ApplicationView, "ApplicationView",
+                        label=_l("Apply as assessment institution"), icon="fa-file",
+                        category="Institutions")
+    appbuilder.add_view_no_menu(FileView)

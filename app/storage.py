@@ -1,0 +1,109 @@
+"""Uploaded files: checked by content (not by name), size-limited, images re-encoded, stored
+outside the web root under UPLOAD_DIR with random names, served only through scoped views."""
+import hashlib
+import io
+import secrets
+from dataclasses import dataclass
+
+from flask import current_app, send_file
+from PIL import Image, UnidentifiedImageError
+
+from app.extensions import db
+from models.files import StoredFile
+
+# Decompression bombs: refuse anything bigger than a generous scan before decoding it.
+MAX_IMAGE_PIXELS = 40_000_000
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+
+PDF, JPEG, PNG = "application/pdf", "image/jpeg", "image/png"
+_LABELS = {PDF: "PDF", JPEG: "JPG", PNG: "PNG"}
+
+
+class UploadRefused(ValueError):
+    """The file was not accepted; the message is for the user."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    kinds: tuple
+    max_bytes: int
+
+    def describe(self):
+        kinds = "/".join(_LABELS[k] for k in self.kinds)
+        return f"{kinds}，不超过{self.max_bytes // (1024 * 1024)}MB"
+
+
+ATTACHMENT = Policy((PDF, JPEG, PNG), 10 * 1024 * 1024)
+PHOTO = Policy((JPEG, PNG), 2 * 1024 * 1024)
+LICENCE = Policy((JPEG, PNG, PDF), 3 * 1024 * 1024)
+
+
+def sniff(data):
+    """The real type of the bytes, whatever the file is called."""
+    if data.startswith(b"%PDF-"):
+        return PDF
+    if data.startswith(b"\xff\xd8\xff"):
+        return JPEG
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return PNG
+    return None
+
+
+def _reencode(data, kind):
+    """Decode and write the image again: drops EXIF and anything hidden after the pixels."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise UploadRefused("图片尺寸过大，请压缩后重新上传")
+            image.load()
+            out = io.BytesIO()
+            if kind == JPEG:
+                image.convert("RGB").save(out, format="JPEG", quality=90)
+            else:
+                image.save(out, format="PNG")
+    except Image.DecompressionBombError:
+        raise UploadRefused("图片尺寸过大，请压缩后重新上传") from None
+    except (UnidentifiedImageError, OSError, SyntaxError):
+        raise UploadRefused("图片文件已损坏或格式不正确，请重新上传") from None
+    return out.getvalue()
+
+
+def save_upload(upload, policy, purpose, *, institution_id=None, physician_id=None,
+                uploaded_by_id=None):
+    """Check and store a werkzeug FileStorage; returns the StoredFile (added, not committed)."""
+    if upload is None or not upload.filename:
+        raise UploadRefused("请选择要上传的文件")
+    data = upload.read(policy.max_bytes + 1)
+    if len(data) > policy.max_bytes:
+        raise UploadRefused(f"文件过大，请上传{policy.describe()}的文件")
+    if not data:
+        raise UploadRefused("文件为空，请重新选择")
+    kind = sniff(data)
+    if kind not in policy.kinds:
+        raise UploadRefused(f"文件格式不正确，请上传{policy.describe()}的文件")
+    if kind in (JPEG, PNG):
+        data = _reencode(data, kind)
+    name = secrets.token_hex(16)
+    folder = current_app.config["UPLOAD_DIR"] / name[:2]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(data)
+    stored = StoredFile(
+        storage_name=f"{name[:2]}/{name}",
+        original_name=upload.filename[-255:],
+        content_type=kind,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        purpose=purpose,
+        institution_id=institution_id,
+        physician_id=physician_id,
+        uploaded_by_id=uploaded_by_id,
+    )
+    db.session.add(stored)
+    return stored
+
+
+def send_stored(stored, as_attachment=False):
+    path = current_app.config["UPLOAD_DIR"] / stored.storage_name
+    return send_file(path, mimetype=stored.content_type, as_attachment=as_attachment,
+                     download_name=stored.original_name, max_age=0)
