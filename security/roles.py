@@ -49,6 +49,7 @@ _INSTITUTION = _COMMON_STAFF + [
     ["PhysicianView", WRITE + "|allow_enrollment|reset_password|cancel_enrollment"
      "|can_cancel_enrollment|transfer_out|can_transfer_out"],
     ["TransferInView", "can_search|menu_access"],
+    ["RosterImportView", "can_upload|can_template|menu_access"],
     ["MyInstitutionView", "can_edit|menu_access"],
     ["ApplicationView", "can_page|can_upload|can_submit|menu_access"],
     ["EnrollmentView", READ],

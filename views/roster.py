@@ -1,7 +1,7 @@
 """医师管理: the roster list with the manual's filters and tabs, 允许报名 / 取消报名 / 新增医师 /
 调离 / 调入 / 删除 / 查看 / 重置密码. The rules are in ``models.roster``; these views translate
 HTTP to those calls and back."""
-from flask import abort, flash, g, redirect, request, url_for
+from flask import abort, flash, g, make_response, redirect, request, url_for
 from flask_appbuilder import BaseView, action, expose
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.filters import FilterEqual
@@ -243,9 +243,61 @@ class TransferInView(BaseView):
         ), (400 if error and request.method == "POST" else 200)
 
 
+class RosterImportView(BaseView):
+    """医师批量导入: download the template, upload it filled in, read the per-row result."""
+
+    route_base = "/roster/import"
+    default_view = "upload"
+
+    def _institution(self):
+        if scope.current_actor().kind != scope.INSTITUTION:
+            abort(403)
+        return g.user.institution
+
+    @expose("/template.xlsx")
+    @has_access
+    def template(self):
+        from models import roster_import
+
+        institution = self._institution()
+        departments = db.session.scalars(select(Department).where(
+            Department.institution_id == institution.id, Department.enabled.is_(True))).all()
+        response = make_response(roster_import.template_bytes(departments))
+        response.headers["Content-Type"] = (
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        response.headers["Content-Disposition"] = (
+            "attachment; filename*=UTF-8''%E5%8C%BB%E5%B8%88%E5%AF%BC%E5%85%A5%E6%A8%A1%E6%9D%BF.xlsx")
+        return response
+
+    @expose("/", methods=["GET", "POST"])
+    @has_access
+    def upload(self):
+        from models import roster_import
+
+        institution = self._institution()
+        result, error = None, None
+        if request.method == "POST":
+            upload = request.files.get("file")
+            if upload is None or not upload.filename:
+                error = "请选择要导入的文件"
+            else:
+                try:
+                    result = roster_import.import_roster(
+                        upload.read(roster_import.MAX_BYTES + 1), institution)
+                except roster_import.ImportRefused as refused:
+                    db.session.rollback()
+                    error = str(refused)
+                else:
+                    db.session.commit()
+        return self.render_template("roster/import.html", result=result, error=error), (
+            400 if error else 200)
+
+
 def register(appbuilder):
     appbuilder.add_view(PhysicianView, "PhysicianView", label=_l("Physician list"),
                         icon="fa-user-md", category="Physicians",
                         category_label=_l("Physician management"))
     appbuilder.add_view(TransferInView, "TransferInView", label=_l("Transfer in physician"),
                         icon="fa-sign-in", category="Physicians")
+    appbuilder.add_view(RosterImportView, "RosterImportView", label=_l("Import physicians"),
+                        icon="fa-upload", category="Physicians")
