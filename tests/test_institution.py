@@ -84,3 +84,41 @@ def test_physicians_pick_only_enabled_departments(as_role):
     assert f'value="{disabled.id}"' not in form
     assert f'value="{_department("内科").id}"' in form
     assert f'value="{_department("内科", "NX1008600").id}"' not in form
+
+
+def test_administration_creates_an_institution_with_its_account_and_assigns_an_assessor(
+        as_role, province):
+    from models import Administration
+    from tests.conftest import login
+
+    client = as_role("district")
+    district = db.session.query(Administration).filter_by(name="龙华区卫生健康委员会").one()
+    response = post(client, "/institutionview/add", {
+        "name": "龙华区新建诊所", "account": "NX2000001", "administration": str(district.id),
+        "type": "clinic", "level": "unrated", "grade": "ungraded"})
+    assert response.status_code == 302
+    created = db.session.query(Institution).filter_by(account="NX2000001").one()
+    assert created.admin_path == district.path
+    assert login(province.test_client(), "NX2000001", "666666").status_code == 302
+
+    assessor = db.session.query(Institution).filter_by(account="NX1008600").one()
+    form = client.get(f"/institutionview/edit/{created.id}").get_data(as_text=True)
+    assert f'value="{assessor.id}"' not in form  # the assessor is outside 龙华区's view
+    city = as_role("city")
+    post(city, f"/institutionview/edit/{created.id}", {
+        "name": "龙华区新建诊所", "account": "NX2000001", "administration": str(district.id),
+        "type": "clinic", "level": "unrated", "grade": "ungraded",
+        "assessment_institution": str(assessor.id)})
+    db.session.refresh(created)
+    assert created.assessment_institution_id == assessor.id
+
+
+def test_administration_cannot_place_an_institution_outside_its_jurisdiction(as_role):
+    from models import Administration
+
+    client = as_role("district")
+    other = db.session.query(Administration).filter_by(name="海湾区卫生健康委员会").one()
+    post(client, "/institutionview/add", {
+        "name": "越权诊所", "account": "NX2000002", "administration": str(other.id),
+        "type": "clinic", "level": "unrated", "grade": "ungraded"})
+    assert db.session.query(Institution).filter_by(account="NX2000002").first() is None

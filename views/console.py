@@ -32,8 +32,9 @@ from models import (
     Snapshot,
     Subject,
 )
+from models.account import AppUser
 from models.audit import record as audit
-from security import scope
+from security import accounts, roles, scope
 from views.base import ConsoleView, ResetPasswordMixin, scoped
 
 class AdministrationView(ResetPasswordMixin, ConsoleView):
@@ -118,8 +119,21 @@ class InstitutionView(ResetPasswordMixin, ConsoleView):
         return self._set_application_open(items, False)
 
     def before_save(self, item):
-        if item.administration is not None:
-            item.admin_path = item.administration.path
+        if item.administration is None:
+            raise ValueError("请选择所属卫生行政部门")
+        item.admin_path = item.administration.path
+        item.account = (item.account or "").strip()
+        if item.id is None and db.session.query(AppUser.id).filter_by(
+                username=item.account).first():
+            raise ValueError(f"账号“{item.account}”已被使用")
+
+    def post_add(self, item):
+        """A new institution gets its login at once: its account, password 666666."""
+        accounts.create_account(item.account, [roles.INSTITUTION], name=item.name,
+                                institution=item)
+        audit("institution", item.id, "create", institution=item)
+        db.session.commit()
+        flash(f"已创建机构账号{item.account}，初始密码为666666", "success")
 
 
 
@@ -190,6 +204,10 @@ class CycleView(ConsoleView):
 
 class ScheduleWindowView(ConsoleView):
     datamodel = scoped(ScheduleWindow)
+
+    def before_save(self, item):
+        if item.start_date and item.end_date and item.start_date > item.end_date:
+            raise ValueError("开始日期不能晚于结束日期")
     list_title = show_title = _l("Schedule")
     list_columns = ["cycle", "kind_label", "start_date", "end_date"]
     add_columns = edit_columns = ["cycle", "kind", "start_date", "end_date"]
