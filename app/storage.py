@@ -84,26 +84,47 @@ def save_upload(upload, policy, purpose, *, institution_id=None, physician_id=No
         raise UploadRefused(f"文件格式不正确，请上传{policy.describe()}的文件")
     if kind in (JPEG, PNG):
         data = _reencode(data, kind)
-    name = secrets.token_hex(16)
-    folder = current_app.config["UPLOAD_DIR"] / name[:2]
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / name).write_bytes(data)
-    stored = StoredFile(
-        storage_name=f"{name[:2]}/{name}",
-        original_name=upload.filename[-255:],
-        content_type=kind,
-        size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-        purpose=purpose,
-        institution_id=institution_id,
-        physician_id=physician_id,
-        uploaded_by_id=uploaded_by_id,
-    )
-    db.session.add(stored)
-    return stored
+    return _store_bytes(data, kind, upload.filename, purpose, institution_id=institution_id,
+                        physician_id=physician_id, uploaded_by_id=uploaded_by_id)
 
 
 def send_stored(stored, as_attachment=False):
     path = current_app.config["UPLOAD_DIR"] / stored.storage_name
     return send_file(path, mimetype=stored.content_type, as_attachment=as_attachment,
                      download_name=stored.original_name, max_age=0)
+
+
+def _store_bytes(data, kind, original_name, purpose, **owner):
+    name = secrets.token_hex(16)
+    folder = current_app.config["UPLOAD_DIR"] / name[:2]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(data)
+    stored = StoredFile(storage_name=f"{name[:2]}/{name}", original_name=original_name[-255:],
+                        content_type=kind, size=len(data),
+                        sha256=hashlib.sha256(data).hexdigest(), purpose=purpose, **owner)
+    db.session.add(stored)
+    return stored
+
+
+def save_photo(upload, physician_id, uploaded_by_id=None):
+    """The 1-inch ID photo and its face-sized thumbnail (5:7, centre crop), for proctoring
+    comparisons and the certificate. Returns (photo, thumbnail)."""
+    photo = save_upload(upload, PHOTO, "photo", physician_id=physician_id,
+                        uploaded_by_id=uploaded_by_id)
+    path = current_app.config["UPLOAD_DIR"] / photo.storage_name
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+        width, height = image.size
+        target = 5 / 7
+        if width / height > target:
+            new_width = int(height * target)
+            box = ((width - new_width) // 2, 0, (width + new_width) // 2, height)
+        else:
+            new_height = int(width / target)
+            box = (0, (height - new_height) // 2, width, (height + new_height) // 2)
+        thumb = image.crop(box).resize((250, 350))
+        out = io.BytesIO()
+        thumb.save(out, format="JPEG", quality=88)
+    thumbnail = _store_bytes(out.getvalue(), JPEG, "thumbnail.jpg", "photo_thumb",
+                             physician_id=physician_id, uploaded_by_id=uploaded_by_id)
+    return photo, thumbnail

@@ -51,6 +51,10 @@ TRANSFER_REASON = ChoiceSet(
     ("other_province", _l("Moved to another province")),
     ("other", _l("Other")),
 )
+LICENCE_KIND = ChoiceSet(
+    ("paper", _l("Paper licence (2 pages)")),
+    ("electronic", _l("Electronic licence (1 page)")),
+)
 EXPERIENCE_KIND = ChoiceSet(
     ("filing", _l("Multi-institution practice filing")),
     ("education", _l("Education")),
@@ -109,6 +113,11 @@ class Physician(Model):
     photo_id = Column(Integer, ForeignKey("stored_file.id", use_alter=True,
                                           name="fk_physician_photo_id"))
     photo = relationship("StoredFile", foreign_keys=[photo_id])
+    # The face-sized copy kept for proctoring comparisons and the certificate.
+    photo_thumb_id = Column(Integer, ForeignKey("stored_file.id", use_alter=True,
+                                                name="fk_physician_photo_thumb_id"))
+    photo_thumb = relationship("StoredFile", foreign_keys=[photo_thumb_id])
+    licence_kind = Column(String(16))
     created_at = Column(DateTime, default=now, nullable=False)
 
     __table_args__ = (
