@@ -29,6 +29,7 @@ _COMMON_STAFF = [
     ["Home", "menu_access"],
 ]
 _ADMINISTRATION = _COMMON_STAFF + [
+    ["EnrollmentView", "reject_by_administration|can_reject_form"],
     ["AdministrationView", READ + "|reset_password"],
     ["InstitutionView", WRITE + "|reset_password|open_application|close_application"],
     ["DepartmentView", READ],
@@ -52,6 +53,7 @@ _INSTITUTION = _COMMON_STAFF + [
     ["RosterImportView", "can_upload|can_template|menu_access"],
     ["MyInstitutionView", "can_edit|menu_access"],
     ["ApplicationView", "can_page|can_upload|can_submit|menu_access"],
+    ["ReviewView", "can_index|can_detail|can_institution|menu_access"],
     ["EnrollmentView", READ],
     ["ExemptionView", READ],
     ["ExamAttemptView", READ],
@@ -76,7 +78,7 @@ ROLE_PERMISSIONS = {
     DISTRICT: list(_ADMINISTRATION),
     INSTITUTION: _INSTITUTION,
     # An assessment institution is also a medical institution; its account holds both roles.
-    ASSESSMENT: _INSTITUTION + [["EnrollmentView", READ]],
+    ASSESSMENT: _INSTITUTION + [["ReviewView", "can_assessment"]],
     PHYSICIAN: [
         ["SelfServiceView", "can_.*"],
         ["FileView", "can_open"],

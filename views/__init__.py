@@ -2,12 +2,13 @@
 
 
 def register_views(appbuilder):
-    from views import api, console, institution, selfservice
+    from views import api, console, institution, review, selfservice
 
     from flask_babel import lazy_gettext as _l
 
     appbuilder.add_link("Home", href="/", label=_l("Home"), icon="fa-home")
     institution.register(appbuilder)  # 本机构信息 first under 机构信息
     console.register(appbuilder)
+    review.register(appbuilder)
     selfservice.register(appbuilder)
     api.register(appbuilder)

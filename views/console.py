@@ -214,13 +214,40 @@ class ScheduleWindowView(ConsoleView):
 
 
 class EnrollmentView(ConsoleView):
+    """报名进度: where every physician is, with the manual's filters; the administration's
+    驳回 after review."""
+
     datamodel = scoped(Enrollment)
     list_title = show_title = _l("Enrollment progress")
     list_columns = ["physician", "institution", "cycle", "procedure_label", "state_label",
                     "submitted_at"]
-    search_columns = ["state", "procedure", "cycle", "institution"]
+    search_columns = ["state", "procedure", "cycle", "institution", "result"]
     search_filters = {"state": [FilterEqual]}
-    base_permissions = ["can_list", "can_show"]
+    base_permissions = ["can_list", "can_show", "can_reject_form"]
+
+    @action("reject_by_administration", _l("Reject"), None, "fa-undo", multiple=False)
+    def reject_by_administration(self, items):
+        return redirect(url_for(".reject_form", pk=items[0].id))
+
+    @expose("/reject/<int:pk>", methods=["GET", "POST"])
+    @has_access
+    def reject_form(self, pk):
+        from models import review
+
+        item = scope.get_or_404(Enrollment, pk)
+        error = None
+        if request.method == "POST":
+            try:
+                review.reject_by_administration(item, request.form.get("reason"), user=g.user)
+            except review.ReviewRefused as refused:
+                db.session.rollback()
+                error = str(refused)
+            else:
+                db.session.commit()
+                flash("已驳回，医师可修改后重新提交", "success")
+                return redirect(url_for(".list"))
+        return self.render_template("institution/reject.html", item=item, error=error,
+                                    heading=item.physician.name), (400 if error else 200)
 
 
 class ExemptionView(ConsoleView):

@@ -1,0 +1,150 @@
+"""Reviews (DOMAIN §6-7): institution review, assessment re-review, rejections at each level,
+resubmission with the changes shown, and refused transitions."""
+import io
+
+from app.extensions import db
+from models import AuditLog, Enrollment, Institution, Physician
+from tests.conftest import flashes, post
+from tests.test_enrollment import _post, fill_all_steps
+
+
+def _enrollment():
+    db.session.expire_all()
+    return db.session.query(Enrollment).join(Physician).filter(Physician.name == "王医生").one()
+
+
+def _submitted(as_role, procedure="general"):
+    doctor = as_role("physician")
+    fill_all_steps(doctor, procedure)
+    assert _post(doctor, "/me/enroll/submit").status_code == 302
+    return doctor
+
+
+def _institution_review(client, decision="approve", work="pass", ethics="pass", reason=""):
+    return post(client, f"/review/{_enrollment().id}/institution", {
+        "decision": decision, "work_rating": work, "ethics_rating": ethics, "reason": reason})
+
+
+def test_happy_path_general_procedure(as_role):
+    _submitted(as_role)
+    hospital = as_role("institution")
+    listing = hospital.get("/review/?procedure=general").get_data(as_text=True)
+    assert "王医生" in listing
+    detail = hospital.get(f"/review/{_enrollment().id}").get_data(as_text=True)
+    assert "海南医学院" in detail and 'id="eligibility"' in detail
+    assert _institution_review(hospital).status_code == 302
+    assert _enrollment().state == "pending_assessment_review"
+    assessor = as_role("assessment")
+    assert "王医生" in assessor.get("/review/?stage=assessment&procedure=general").get_data(
+        as_text=True)
+    post(assessor, f"/review/{_enrollment().id}/assessment", {"decision": "approve"})
+    assert _enrollment().state == "awaiting_exam"
+    assert "报名完成-等待测评" in as_role("physician").get("/me/").get_data(as_text=True)
+    actions = [a.action for a in db.session.query(AuditLog).filter_by(
+        entity="enrollment", entity_id=_enrollment().id).order_by(AuditLog.id)]
+    assert actions == ["submit", "institution_approve", "assessment_confirm"]
+
+
+def test_simple_procedure_unqualified_rating_fails_the_cycle(as_role):
+    _submitted(as_role, "simple")
+    hospital = as_role("institution")
+    assert "王医生" in hospital.get("/review/?procedure=simple").get_data(as_text=True)
+    _institution_review(hospital, ethics="fail")
+    post(as_role("assessment"), f"/review/{_enrollment().id}/assessment", {"decision": "approve"})
+    enrollment = _enrollment()
+    assert enrollment.state == "failed" and enrollment.result == "fail"
+
+
+def test_institution_rejection_then_resubmission_shows_what_changed(as_role):
+    doctor = _submitted(as_role)
+    hospital = as_role("institution")
+    no_reason = _institution_review(hospital, decision="reject")
+    assert no_reason.status_code == 400 and "请填写原因" in no_reason.get_data(as_text=True)
+    _institution_review(hospital, decision="reject", reason="执业范围填写有误")
+    assert _enrollment().state == "rejected_by_institution"
+    home = doctor.get("/me/").get_data(as_text=True)
+    assert "待报名（被机构驳回）" in home and "执业范围填写有误" in home
+    step2 = doctor.get("/me/enroll/2")
+    assert step2.status_code == 200
+    form = {k: v for k, v in {
+        "department_id": str(_enrollment().physician.department_id),
+        "specialties": str(_enrollment().physician.specialties[0].id), "title": "intermediate",
+        "level": "physician", "is_trainee": "no", "practice_category": "clinical",
+        "practice_scope": "内科、全科医学专业", "employment": "employed",
+        "first_registration_date": "2008-07-01", "licence_kind": "electronic"}.items()}
+    assert _post(doctor, "/me/enroll/2", form).status_code == 302
+    assert _post(doctor, "/me/enroll/submit").status_code == 302
+    assert _enrollment().state == "pending_institution_review"
+    detail = hospital.get(f"/review/{_enrollment().id}").get_data(as_text=True)
+    changes = detail[detail.index('id="changes"'):]
+    assert "执业范围" in changes and "内科专业" in changes and "内科、全科医学专业" in changes
+
+
+def test_assessment_rejection_returns_to_the_institution(as_role):
+    _submitted(as_role)
+    hospital = as_role("institution")
+    _institution_review(hospital)
+    post(as_role("assessment"), f"/review/{_enrollment().id}/assessment",
+         {"decision": "reject", "reason": "职业道德评定依据不足"})
+    assert _enrollment().state == "returned_by_assessment"
+    listing = hospital.get("/review/?procedure=general").get_data(as_text=True)
+    assert "待医疗卫生机构审核（被考核机构驳回）" in listing
+    _institution_review(hospital)
+    assert _enrollment().state == "pending_assessment_review"
+
+
+def test_administration_rejects_after_review(as_role):
+    _submitted(as_role)
+    _institution_review(as_role("institution"))
+    district = as_role("district")
+    post(district, f"/enrollmentview/reject/{_enrollment().id}", {"reason": "不属于本周期考核对象"})
+    enrollment = _enrollment()
+    assert enrollment.state == "rejected_by_administration"
+    assert "待报名（被行政机构驳回）" in as_role("physician").get("/me/").get_data(as_text=True)
+
+
+def test_illegal_transitions_are_refused(as_role):
+    _submitted(as_role)
+    hospital = as_role("institution")
+    assessor = as_role("assessment")
+    early = post(assessor, f"/review/{_enrollment().id}/assessment", {"decision": "approve"})
+    assert early.status_code == 400 and "不在待考核机构复核状态" in early.get_data(as_text=True)
+    _institution_review(hospital)
+    twice = _institution_review(hospital)
+    assert twice.status_code == 400
+    assert "不在待医疗卫生机构审核状态" in twice.get_data(as_text=True)
+    assert _enrollment().state == "pending_assessment_review"
+
+
+def test_review_needs_an_assigned_assessment_institution(as_role):
+    _submitted(as_role)
+    hospital = db.session.query(Institution).filter_by(account="NX1008611").one()
+    hospital.assessment_institution_id = None
+    db.session.commit()
+    client = as_role("institution")
+    refused = _institution_review(client)
+    assert refused.status_code == 400
+    assert "当前机构暂未指定考核机构，无法进行此操作，请联系龙华区卫生健康委员会" in refused.get_data(
+        as_text=True)
+    assert _enrollment().state == "pending_institution_review"
+
+
+def test_another_institutions_reviewer_gets_404(as_role):
+    _submitted(as_role)
+    from flask import current_app
+    from tests.conftest import login
+
+    clinic = current_app.test_client()
+    login(clinic, "NX1008622")
+    assert clinic.get(f"/review/{_enrollment().id}").status_code == 404
+    assert post(clinic, f"/review/{_enrollment().id}/institution",
+                {"decision": "approve"}).status_code == 404
+
+
+def test_batch_review_submits_several_physicians(as_role):
+    _submitted(as_role)
+    hospital = as_role("institution")
+    post(hospital, "/review/batch", {"rowid": str(_enrollment().id), "work_rating": "pass",
+                                     "ethics_rating": "pass", "procedure": "general"})
+    assert "已提交1名医师的审核意见" in flashes(hospital)
+    assert _enrollment().state == "pending_assessment_review"

@@ -1,0 +1,166 @@
+"""考核管理 → 程序审核 / 复核: the review list (简易 and 一般 separately), the submission page by
+page with attachments, eligibility and what changed, ratings and decisions, batch review.
+Rules are in ``models.review``; records come through ``security.scope``."""
+from flask import abort, flash, g, redirect, request, url_for
+from flask_appbuilder import BaseView, expose
+from flask_appbuilder.security.decorators import has_access, permission_name
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from app.extensions import db
+from models import Enrollment, Institution, StoredFile
+from models import enrollment_form as ef
+from models import review
+from models.enrollment import ENROLLMENT_STATE as S
+from models.enrollment import PROCEDURE, RATING
+from security import scope
+from views.home import current_cycle
+
+INSTITUTION_STAGE = (S.PENDING_INSTITUTION_REVIEW, S.RETURNED_BY_ASSESSMENT)
+ASSESSMENT_STAGE = (S.PENDING_ASSESSMENT_REVIEW,)
+
+
+class ReviewView(BaseView):
+    route_base = "/review"
+    default_view = "index"
+
+    def _institution(self):
+        if scope.current_actor().kind != scope.INSTITUTION:
+            abort(403)
+        return g.user.institution
+
+    @expose("/")
+    @has_access
+    def index(self):
+        institution = self._institution()
+        stage = request.args.get("stage", "institution")
+        procedure = request.args.get("procedure", PROCEDURE.GENERAL)
+        if procedure not in PROCEDURE or stage not in ("institution", "assessment"):
+            abort(404)
+        if stage == "assessment" and not institution.is_assessment:
+            abort(403)
+        try:
+            if stage == "institution":
+                review.require_assessment_institution(institution)
+            refusal = None
+        except review.ReviewRefused as refused:
+            refusal = str(refused)
+        cycle = current_cycle()
+        query = scope.restrict(db.session.query(Enrollment), Enrollment).filter(
+            Enrollment.cycle_id == (cycle.id if cycle else -1),
+            Enrollment.procedure == procedure)
+        if stage == "institution":
+            query = query.filter(Enrollment.institution_id == institution.id,
+                                 Enrollment.state.in_(INSTITUTION_STAGE))
+        else:
+            query = query.filter(
+                Enrollment.institution_id.in_(select(Institution.id).where(
+                    Institution.assessment_institution_id == institution.id)),
+                Enrollment.state.in_(ASSESSMENT_STAGE))
+        rows = query.order_by(Enrollment.submitted_at).limit(500).all()
+        return self.render_template("review/list.html", rows=rows, stage=stage,
+                                    procedure=procedure, procedures=PROCEDURE.options(),
+                                    refusal=refusal, ratings=RATING.options())
+
+    @expose("/<int:pk>")
+    @has_access
+    def detail(self, pk, error=None, status=200):
+        institution = self._institution()
+        enrollment = scope.get_or_404(Enrollment, pk)
+        versions = sorted(enrollment.submissions, key=lambda s: s.version)
+        files = db.session.query(StoredFile).filter(
+            StoredFile.physician_id == enrollment.physician_id,
+            StoredFile.purpose.in_(("licence", "simple_proof", "photo_thumb"))).all()
+        stage = ("institution" if enrollment.institution_id == institution.id
+                 and enrollment.state in INSTITUTION_STAGE else
+                 "assessment" if enrollment.state in ASSESSMENT_STAGE
+                 and enrollment.institution.assessment_institution_id == institution.id
+                 else None)
+        return self.render_template(
+            "review/detail.html", enrollment=enrollment,
+            sections=versions[-1].data if versions else ef.snapshot(enrollment),
+            changes=ef.latest_changes(enrollment), files=files, stage=stage, error=error,
+            eligibility=ef.eligibility(enrollment.physician, enrollment),
+            ratings=RATING.options(), reviews=sorted(enrollment.reviews, key=lambda r: r.id),
+        ), status
+
+    def _decide(self, pk, action):
+        institution = self._institution()
+        enrollment = scope.get_or_404(Enrollment, pk)
+        try:
+            action(institution, enrollment)
+        except review.ReviewRefused as refused:
+            db.session.rollback()
+            return self.detail(pk, error=str(refused), status=400)
+        db.session.commit()
+        flash("操作成功", "success")
+        return redirect(url_for(".index", stage=request.form.get("stage", "institution"),
+                                procedure=enrollment.procedure))
+
+    @expose("/<int:pk>/opinion", methods=["POST"])
+    @has_access
+    @permission_name("institution")
+    def opinion(self, pk):
+        def add(institution, enrollment):
+            if enrollment.institution_id != institution.id:
+                raise review.ReviewRefused("只能为本机构的医师新增意见")
+            review.add_opinion(enrollment, request.form.get("institution_name"),
+                               request.form.get("opinion"))
+
+        institution = self._institution()
+        enrollment = scope.get_or_404(Enrollment, pk)
+        try:
+            add(institution, enrollment)
+        except review.ReviewRefused as refused:
+            db.session.rollback()
+            return self.detail(pk, error=str(refused), status=400)
+        db.session.commit()
+        return redirect(url_for(".detail", pk=pk))
+
+    @expose("/<int:pk>/institution", methods=["POST"])
+    @has_access
+    def institution(self, pk):
+        form = request.form
+        return self._decide(pk, lambda institution, enrollment: review.review_by_institution(
+            enrollment, institution, form.get("decision") == "approve",
+            work=form.get("work_rating"), ethics=form.get("ethics_rating"),
+            work_comment=form.get("work_comment"), ethics_comment=form.get("ethics_comment"),
+            reason=form.get("reason"), user=g.user))
+
+    @expose("/<int:pk>/assessment", methods=["POST"])
+    @has_access
+    def assessment(self, pk):
+        form = request.form
+        return self._decide(pk, lambda institution, enrollment: review.review_by_assessment(
+            enrollment, institution, form.get("decision") == "approve",
+            reason=form.get("reason"), user=g.user))
+
+    @expose("/batch", methods=["POST"])
+    @has_access
+    @permission_name("institution")
+    def batch(self):
+        """Several physicians, the same ratings, 提交 together; all or nothing."""
+        institution = self._institution()
+        ids = request.form.getlist("rowid", type=int)
+        if not ids:
+            flash("请选择医师", "warning")
+            return redirect(url_for(".index"))
+        enrollments = [scope.get_or_404(Enrollment, pk) for pk in ids]
+        try:
+            for enrollment in enrollments:
+                review.review_by_institution(
+                    enrollment, institution, True, work=request.form.get("work_rating"),
+                    ethics=request.form.get("ethics_rating"), user=g.user)
+        except review.ReviewRefused as refused:
+            db.session.rollback()
+            flash(str(refused), "danger")
+        else:
+            db.session.commit()
+            flash(f"已提交{len(enrollments)}名医师的审核意见", "success")
+        return redirect(url_for(".index", procedure=request.form.get("procedure", "general")))
+
+
+def register(appbuilder):
+    appbuilder.add_view(ReviewView, "ReviewView", label=_l("Procedure review"),
+                        icon="fa-check-square", category="Assessment",
+                        category_label=_l("Assessment management"))
