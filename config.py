@@ -79,3 +79,11 @@ Config.FAB_ROLES = ROLE_PERMISSIONS
 Config.AUTH_RATE_LIMITED = _env_bool("AUTH_RATE_LIMITED", True)
 Config.RATELIMIT_ENABLED = Config.AUTH_RATE_LIMITED
 Config.AUTH_RATE_LIMIT = Config.LOGIN_RATE_LIMIT
+
+# 免考条件, configured per province (DOMAIN §8). Override with a JSON list in EXEMPTION_CONDITIONS.
+Config.EXEMPTION_CONDITIONS = __import__("json").loads(os.environ.get("EXEMPTION_CONDITIONS", "null")) or [
+    "本周期内参加省级及以上卫生健康行政部门组织的专业技能考核并合格",
+    "本周期内取得高一级专业技术职务任职资格",
+    "本周期内通过住院医师规范化培训结业考核",
+    "其他经省级卫生健康行政部门认定的情形",
+]

@@ -1,4 +1,5 @@
-"""The enrollment state machine: every state of DOMAIN §7 and the only way to move between them.
+"""The state machine of enrollments and exemptions: every state of DOMAIN §7 and the only way to
+move between them.
 
 Views call ``apply(enrollment, event, ...)``; nothing else assigns ``Enrollment.state``. An
 event not allowed from the current state is refused with a clear message, and every accepted
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 
 from models.audit import record as audit
 from models.enrollment import ENROLLMENT_STATE as S
+from models.enrollment import EXEMPTION_STATE as X
 
 
 class TransitionRefused(ValueError):
@@ -61,22 +63,50 @@ EVENTS = {
 }
 
 
+_EXEMPTION_PENDING = "该免考申请不在待审核状态"
+EXEMPTION_EVENTS = {
+    event.name: event
+    for event in (
+        Event("resubmit", (X.REJECTED,), X.PENDING, refusal="免考申请已提交，请勿重复提交"),
+        Event("institution_approve", (X.PENDING,), X.PENDING_ASSESSMENT,
+              refusal=_EXEMPTION_PENDING),
+        Event("institution_reject", (X.PENDING,), X.REJECTED, needs_reason=True,
+              refusal=_EXEMPTION_PENDING),
+        Event("assessment_approve", (X.PENDING_ASSESSMENT,), X.APPROVED,
+              refusal="该免考申请不在待考核机构复核状态"),
+        Event("assessment_reject", (X.PENDING_ASSESSMENT,), X.REJECTED, needs_reason=True,
+              refusal="该免考申请不在待考核机构复核状态"),
+    )
+}
+
+
 def allowed(enrollment, event_name):
     return enrollment.state in EVENTS[event_name].sources
 
 
-def apply(enrollment, event_name, *, reason=None, user=None):
-    """Move the enrollment by ``event_name`` or raise TransitionRefused; adds the audit row."""
-    event = EVENTS[event_name]
-    if enrollment.state not in event.sources:
+def _move(record, events, event_name, entity, institution, reason, user):
+    event = events[event_name]
+    if record.state not in event.sources:
         raise TransitionRefused(event.refusal)
     reason = (reason or "").strip() or None
     if event.needs_reason and not reason:
         raise TransitionRefused("请填写原因")
-    before = enrollment.state
-    enrollment.state = event.target
+    before = record.state
+    record.state = event.target
     if event.needs_reason:
-        enrollment.reject_reason = reason
-    audit("enrollment", enrollment.id, event.name, institution=enrollment.institution,
-          from_state=before, to_state=event.target, reason=reason, user=user)
-    return enrollment
+        record.reject_reason = reason
+    audit(entity, record.id, event.name, institution=institution, from_state=before,
+          to_state=event.target, reason=reason, user=user)
+    return record
+
+
+def apply(enrollment, event_name, *, reason=None, user=None):
+    """Move the enrollment by ``event_name`` or raise TransitionRefused; adds the audit row."""
+    return _move(enrollment, EVENTS, event_name, "enrollment", enrollment.institution, reason,
+                 user)
+
+
+def apply_exemption(exemption, event_name, *, reason=None, user=None):
+    """Move an exemption application by ``event_name``, the same way."""
+    return _move(exemption, EXEMPTION_EVENTS, event_name, "exemption",
+                 exemption.enrollment.institution, reason, user)

@@ -46,6 +46,7 @@ _ADMINISTRATION = _COMMON_STAFF + [
     ["PhysicianApi|InstitutionApi|EnrollmentApi", "can_get|can_info"],
 ]
 _INSTITUTION = _COMMON_STAFF + [
+    ["ExemptionView", "approve|reject|can_reject_form"],
     ["DepartmentView", WRITE + "|disable|enable"],
     ["PhysicianView", WRITE + "|allow_enrollment|reset_password|cancel_enrollment"
      "|can_cancel_enrollment|transfer_out|can_transfer_out"],

@@ -206,7 +206,7 @@ def test_each_role_logs_in_and_lands_on_a_chinese_page(role, visit, base_url, sh
         state = page.locator("#enrollment-state")
         expect(state).to_be_visible()
         assert CJK.search(state.inner_text()), state.inner_text()
-        assert state.inner_text().strip() in ("待报名", "未开通报名"), state.inner_text()
+        assert state.inner_text().strip() in ("已开通报名", "未开通报名"), state.inner_text()
         scroll_width = page.evaluate("document.documentElement.scrollWidth")
         assert scroll_width <= PHONE["width"] + 1, (
             f"horizontal scrollbar on a phone: scrollWidth {scroll_width}"

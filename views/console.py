@@ -251,12 +251,60 @@ class EnrollmentView(ConsoleView):
 
 
 class ExemptionView(ConsoleView):
+    """免考审核: the institution, then the assessment institution, approve or reject."""
+
     datamodel = scoped(Exemption)
-    list_title = show_title = _l("Exemptions")
-    list_columns = ["enrollment", "condition", "state_label", "created_at"]
+    list_title = show_title = _l("Exemption review")
+    list_columns = ["enrollment", "condition", "state_label", "waived_paper", "created_at"]
+    show_columns = ["enrollment", "condition", "proof", "state_label", "reject_reason",
+                    "waived_paper", "created_at", "decided_at"]
     search_columns = ["state"]
-    base_permissions = ["can_list", "can_show"]
-    label_columns = {"enrollment": _l("Enrollment")}
+    search_filters = {"state": [FilterEqual]}
+    base_permissions = ["can_list", "can_show", "can_reject_form"]
+    label_columns = {"enrollment": _l("Enrollment"), "proof": _l("Proof"),
+                     "reject_reason": _l("Reason"), "waived_paper": _l("Waived paper")}
+
+    @action("approve", _l("Approve"), _l("Approve the selected exemption applications?"),
+            "fa-check", single=True, multiple=True)
+    def approve(self, items):
+        from models import exemption as exempting
+
+        try:
+            for item in items:
+                exempting.decide(item, g.user.institution, True, user=g.user)
+        except exempting.ExemptionRefused as refused:
+            db.session.rollback()
+            flash(str(refused), "danger")
+        else:
+            db.session.commit()
+            flash("审核通过", "success")
+        return redirect(self.get_redirect())
+
+    @action("reject", _l("Reject"), None, "fa-times", multiple=False)
+    def reject(self, items):
+        return redirect(url_for(".reject_form", pk=items[0].id))
+
+    @expose("/reject/<int:pk>", methods=["GET", "POST"])
+    @has_access
+    def reject_form(self, pk):
+        from models import exemption as exempting
+
+        item = scope.get_or_404(Exemption, pk)
+        error = None
+        if request.method == "POST":
+            try:
+                exempting.decide(item, g.user.institution, False,
+                                 reason=request.form.get("reason"), user=g.user)
+            except exempting.ExemptionRefused as refused:
+                db.session.rollback()
+                error = str(refused)
+            else:
+                db.session.commit()
+                flash("已驳回，医师可重新提交", "success")
+                return redirect(url_for(".list"))
+        return self.render_template("institution/reject.html", item=item, error=error,
+                                    heading=item.enrollment.physician.name), (
+            400 if error else 200)
 
 
 class PaperView(ConsoleView):

@@ -334,6 +334,43 @@ class SelfServiceView(BaseView):
             return redirect(url_for(".home"))
         return self._page("submitted.html", enrollment=enrollment)
 
+    # --- 免考申请 ---------------------------------------------------------------------------
+
+    @expose("/exemption", methods=["GET", "POST"])
+    @has_access
+    def exemption(self):
+        from models import exemption as exempting
+
+        physician = self._physician()
+        enrollment = self._enrollment(physician)
+        error = None
+        if request.method == "POST":
+            try:
+                exempting.check_may_apply(enrollment)
+                upload = request.files.get("proof")
+                proof = None
+                if upload is not None and upload.filename:
+                    proof = storage.save_upload(upload, storage.LICENCE, "exemption_proof",
+                                                physician_id=physician.id,
+                                                uploaded_by_id=g.user.id)
+                exempting.apply(enrollment, request.form.get("condition"), proof, user=g.user)
+            except (exempting.ExemptionRefused, storage.UploadRefused) as refused:
+                db.session.rollback()
+                error = str(refused)
+            else:
+                db.session.commit()
+                flash("免考申请已提交，请等待审核", "success")
+                return redirect(url_for(".exemption"))
+        try:
+            exempting.check_may_apply(enrollment)
+            refusal = None
+        except exempting.ExemptionRefused as refused:
+            refusal = str(refused)
+        current = exempting.latest(enrollment)
+        return self._page("exemption.html", current=current, refusal=refusal, error=error,
+                          conditions=exempting.conditions(), waived=exempting.WAIVED_LABEL), (
+            400 if error else 200)
+
     # --- results, FAQ ----------------------------------------------------------------------
 
     @expose("/results")
