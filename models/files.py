@@ -11,7 +11,7 @@ class StoredFile(Model):
     # Random name relative to UPLOAD_DIR; the user's file name is kept only for display.
     storage_name = Column(String(64), nullable=False, unique=True)
     original_name = Column(String(255), nullable=False)
-    content_type = Column(String(64), nullable=False)
+    content_type = Column(String(128), nullable=False)
     size = Column(Integer, nullable=False)
     sha256 = Column(String(64), nullable=False)
     purpose = Column(String(32), nullable=False)

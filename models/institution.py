@@ -59,6 +59,8 @@ class Subject(Model):
         # "内科 - 呼吸内科专业": the catalogue is a tree, and 专业 names repeat across it.
         return f"{self.parent.name} - {self.name}" if self.parent is not None else self.name
 
+    __repr__ = __str__  # FAB prints lists of related rows with repr()
+
 
 department_subject = Table(
     "department_subject",

@@ -24,12 +24,13 @@ WRITE = "can_list|can_show|can_add|can_edit|can_delete|menu_access"
 _COMMON_STAFF = [
     ["HomeView", "can_index|can_confirm_cycle"],
     ["FileView", "can_open"],
+    ["ExportView", "can_index"],
     ["AccountView", "can_.*"],
     ["SubjectView", READ],
     ["Home", "menu_access"],
 ]
 _ADMINISTRATION = _COMMON_STAFF + [
-    ["EnrollmentView", "reject_by_administration|can_reject_form"],
+    ["EnrollmentView", "reject_by_administration|can_reject_form|can_export"],
     ["AdministrationView", READ + "|reset_password"],
     ["InstitutionView", WRITE + "|reset_password|open_application|close_application"],
     ["DepartmentView", READ],
@@ -46,6 +47,7 @@ _ADMINISTRATION = _COMMON_STAFF + [
     ["PhysicianApi|InstitutionApi|EnrollmentApi", "can_get|can_info"],
 ]
 _INSTITUTION = _COMMON_STAFF + [
+    ["EnrollmentView", "can_export"],
     ["ExemptionView", "approve|reject|can_reject_form"],
     ["DepartmentView", WRITE + "|disable|enable"],
     ["PhysicianView", WRITE + "|allow_enrollment|reset_password|cancel_enrollment"
@@ -89,6 +91,7 @@ ROLE_PERMISSIONS = {
     OPERATOR: _COMMON_STAFF
     + [
         ["AdministrationView|InstitutionView|PhysicianView|EnrollmentView", READ],
+        ["EnrollmentView", "can_export"],
         ["SmsOutboxView", READ],
         ["AuditLogView", READ],
         ["Institutions|Physicians|Assessment|Administration|System", "menu_access"],

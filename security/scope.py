@@ -189,14 +189,19 @@ def _audit(actor):
 
 
 def _stored_file(actor):
+    # What one uploaded or had exported is always one's own to read.
+    mine = StoredFile.uploaded_by_id == actor.user_id
     if actor.kind == PHYSICIAN:
-        return StoredFile.physician_id == actor.physician_id
+        return mine | (StoredFile.physician_id == actor.physician_id)
     ids = _own_institution_ids(actor)
     if ids is None:
-        return false()
-    return StoredFile.institution_id.in_(ids) | StoredFile.physician_id.in_(
-        select(Physician.id).where(_physician(actor))
-    )
+        return mine
+    # The physicians' files it may read: its own roster's, and, for an assessment institution,
+    # those of the physicians whose enrollments it re-reviews.
+    return (mine | StoredFile.institution_id.in_(ids)
+            | StoredFile.physician_id.in_(select(Physician.id).where(_physician(actor)))
+            | StoredFile.physician_id.in_(select(Enrollment.physician_id).where(
+                _enrollment(actor))))
 
 
 def _user(actor):

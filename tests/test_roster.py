@@ -8,9 +8,8 @@ from security import idcard
 from tests.conftest import flashes, post
 
 
-def _physician(name_or_id):
-    return db.session.query(Physician).filter(
-        (Physician.name == name_or_id) | (Physician.id == name_or_id)).first()
+def _physician(name):
+    return db.session.query(Physician).filter(Physician.name == name).first()
 
 
 def _hospital_physician_without_enrollment():

@@ -1,6 +1,6 @@
 """The console's base pieces: a data interface that scopes every query, and a ModelView that
 re-checks scope where FAB fetches by id on its own (actions) or writes (add, edit)."""
-from flask import abort, flash, g, redirect, request
+from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder import ModelView, action, expose
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 
@@ -90,6 +90,17 @@ def current_user_id():
     return user.id if user is not None and user.is_authenticated else None
 
 
+def _display(value):
+    """None shows as nothing and booleans as 是/否, not as Python's words."""
+    if value is None:
+        return ""
+    if value is True or value is False:
+        return str(_l("Yes") if value else _l("No"))
+    if isinstance(value, (list, tuple)):
+        return "、".join(str(item) for item in value)
+    return value
+
+
 def _labels(*columns):
     return {column: LABELS[column] for column in columns if column in LABELS}
 
@@ -97,18 +108,72 @@ def _labels(*columns):
 class ConsoleView(ScopedModelView):
     """Labels come from one table so that a column reads the same in every view."""
 
+    # Columns holding a ChoiceSet constant: edited with a select of the translated labels.
+    choice_fields = {}
+
     def __init__(self, *args, **kwargs):
         columns = set(self.list_columns or []) | set(self.show_columns or [])
         columns |= set(self.add_columns or []) | set(self.edit_columns or [])
         columns |= set(self.search_columns or [])
         self.label_columns = {**_labels(*columns), **(self.label_columns or {})}
+        self._add_choice_fields()
+        self.formatters_columns = {
+            **{column: _display for column in columns}, **(self.formatters_columns or {})}
         super().__init__(*args, **kwargs)
-        # FAB's HTML views ignore `search_filters` (only its REST API reads it): a column named
-        # there gets exactly these filters, in this order (URL: _flt_<index>_<column>).
+        self._install_search_filters(self._filters)
+        self._name_blank_choices()
+
+    def _name_blank_choices(self):
+        """FAB's relation selects offer a blank choice that WTForms labels "__None"."""
+        from flask_appbuilder.fields import QuerySelectField
+        from wtforms.fields.core import UnboundField
+
+        for form in (self.add_form, self.edit_form, self.search_form):
+            for value in vars(form).values():
+                if isinstance(value, UnboundField) and issubclass(value.field_class,
+                                                                   QuerySelectField):
+                    value.kwargs["blank_text"] = _l("Please choose")
+
+    def _add_choice_fields(self):
+        from wtforms import SelectField
+        from wtforms.validators import DataRequired
+
+        from flask_appbuilder.fieldwidgets import Select2Widget
+
+        fields = {
+            column: SelectField(self.label_columns.get(column, column),
+                                choices=[("", "")] + choice_set.options(),
+                                validators=[DataRequired(_l("This field is required"))],
+                                widget=Select2Widget())
+            for column, choice_set in self.choice_fields.items()
+        }
+        self.add_form_extra_fields = {**fields, **(self.add_form_extra_fields or {})}
+        self.edit_form_extra_fields = {**fields, **(self.edit_form_extra_fields or {})}
+
+    def back(self):
+        """Where an action returns to: the list page it was started from."""
+        from flask_appbuilder.utils.base import get_safe_redirect
+
+        return redirect(get_safe_redirect(request.referrer or "") if request.referrer
+                        else url_for(f"{self.__class__.__name__}.list"))
+
+    def _install_search_filters(self, filters):
+        """FAB's HTML views ignore `search_filters` (only its REST API reads it): a column named
+        there gets exactly these filters, in this order (URL: _flt_<index>_<column>)."""
         for column, filter_classes in (getattr(self, "search_filters", None) or {}).items():
             instances = [filter_class(column, self.datamodel) for filter_class in filter_classes]
-            self._filters._search_filters[column] = instances
-            self._filters._all_filters[column] = instances
+            filters._search_filters[column] = instances
+            filters._all_filters[column] = instances
+        return filters
+
+    def filters_from_args(self, args):
+        """A fresh filter set from `_flt_<index>_<column>` arguments, as the list reads them."""
+        filters = self._install_search_filters(self.datamodel.get_filters(self.search_columns))
+        for key, value in args.items():
+            index, _, column = key.partition("_flt_")[2].partition("_")
+            if key.startswith("_flt_") and index.isdigit() and column:
+                filters.add_filter_index(column, int(index), value)
+        return filters
 
 
 class ResetPasswordMixin:
@@ -129,7 +194,7 @@ class ResetPasswordMixin:
     def reset_password(self, items):
         if not all(self.may_reset(item) for item in items):
             flash("只能重置下级账号的密码，本级账号请在【账户设置】中修改密码", "danger")
-            return redirect(self.get_redirect())
+            return self.back()
         link = getattr(AppUser, self.account_link)
         users = db.session.query(AppUser).filter(link.in_([i.id for i in items]))
         for user in users:
@@ -139,4 +204,4 @@ class ResetPasswordMixin:
                   **self.audit_place(item))
         db.session.commit()
         flash(str(self.reset_message), "success")
-        return redirect(self.get_redirect())
+        return self.back()

@@ -33,6 +33,7 @@ from models import (
     Subject,
 )
 from models.account import AppUser
+from models.institution import INSTITUTION_GRADE, INSTITUTION_LEVEL, INSTITUTION_TYPE
 from models.audit import record as audit
 from security import accounts, roles, scope
 from views.base import ConsoleView, ResetPasswordMixin, scoped
@@ -73,6 +74,8 @@ class FilterUnassigned(BaseFilter):
 class InstitutionView(ResetPasswordMixin, ConsoleView):
     datamodel = scoped(Institution)
     list_title = show_title = _l("Institutions")
+    add_title = _l("Add institution")
+    edit_title = _l("Edit institution")
     list_columns = [
         "name", "account", "administration", "type_label", "level_label", "grade_label",
         "is_assessment", "assessment_institution",
@@ -92,6 +95,12 @@ class InstitutionView(ResetPasswordMixin, ConsoleView):
                       "assessment_institution"]
     search_filters = {"assessment_institution": [FilterRelationOneToManyEqual, FilterUnassigned]}
     account_link = "institution_id"
+    choice_fields = {"type": INSTITUTION_TYPE, "level": INSTITUTION_LEVEL,
+                     "grade": INSTITUTION_GRADE}
+    add_form_query_rel_fields = edit_form_query_rel_fields = {
+        "assessment_institution": [["is_assessment", FilterEqual, True]],
+    }
+    label_columns = {"level": _l("Institution level")}
 
     def audit_place(self, item):
         return {"institution": item}
@@ -105,7 +114,7 @@ class InstitutionView(ResetPasswordMixin, ConsoleView):
                   institution=item)
         db.session.commit()
         flash("已开通考核机构申请权限" if value else "已关闭考核机构申请权限", "success")
-        return redirect(self.get_redirect())
+        return self.back()
 
     @action("open_application", _l("Open application"),
             _l("Allow the selected institutions to apply as assessment institutions?"),
@@ -123,6 +132,9 @@ class InstitutionView(ResetPasswordMixin, ConsoleView):
             raise ValueError("请选择所属卫生行政部门")
         item.admin_path = item.administration.path
         item.account = (item.account or "").strip()
+        chosen = item.assessment_institution
+        if chosen is not None and (not chosen.is_assessment or chosen is item):
+            raise ValueError("所属考核机构须为其他已具有考核机构身份的机构")
         if item.id is None and db.session.query(AppUser.id).filter_by(
                 username=item.account).first():
             raise ValueError(f"账号“{item.account}”已被使用")
@@ -170,7 +182,7 @@ class DepartmentView(ConsoleView):
         for item in items:
             item.enabled = enabled
         db.session.commit()
-        return redirect(self.get_redirect())
+        return self.back()
 
     @action("disable", _l("Disable"), None, "fa-pause", single=True, multiple=True)
     def disable(self, items):
@@ -213,43 +225,6 @@ class ScheduleWindowView(ConsoleView):
     add_columns = edit_columns = ["cycle", "kind", "start_date", "end_date"]
 
 
-class EnrollmentView(ConsoleView):
-    """报名进度: where every physician is, with the manual's filters; the administration's
-    驳回 after review."""
-
-    datamodel = scoped(Enrollment)
-    list_title = show_title = _l("Enrollment progress")
-    list_columns = ["physician", "institution", "cycle", "procedure_label", "state_label",
-                    "submitted_at"]
-    search_columns = ["state", "procedure", "cycle", "institution", "result"]
-    search_filters = {"state": [FilterEqual]}
-    base_permissions = ["can_list", "can_show", "can_reject_form"]
-
-    @action("reject_by_administration", _l("Reject"), None, "fa-undo", multiple=False)
-    def reject_by_administration(self, items):
-        return redirect(url_for(".reject_form", pk=items[0].id))
-
-    @expose("/reject/<int:pk>", methods=["GET", "POST"])
-    @has_access
-    def reject_form(self, pk):
-        from models import review
-
-        item = scope.get_or_404(Enrollment, pk)
-        error = None
-        if request.method == "POST":
-            try:
-                review.reject_by_administration(item, request.form.get("reason"), user=g.user)
-            except review.ReviewRefused as refused:
-                db.session.rollback()
-                error = str(refused)
-            else:
-                db.session.commit()
-                flash("已驳回，医师可修改后重新提交", "success")
-                return redirect(url_for(".list"))
-        return self.render_template("institution/reject.html", item=item, error=error,
-                                    heading=item.physician.name), (400 if error else 200)
-
-
 class ExemptionView(ConsoleView):
     """免考审核: the institution, then the assessment institution, approve or reject."""
 
@@ -278,7 +253,7 @@ class ExemptionView(ConsoleView):
         else:
             db.session.commit()
             flash("审核通过", "success")
-        return redirect(self.get_redirect())
+        return self.back()
 
     @action("reject", _l("Reject"), None, "fa-times", multiple=False)
     def reject(self, items):
@@ -394,7 +369,7 @@ class AssessmentApplicationView(ConsoleView):
         else:
             db.session.commit()
             flash("已通过，该机构已具有考核机构身份", "success")
-        return redirect(self.get_redirect())
+        return self.back()
 
     @action("reject", _l("Reject"), None, "fa-times", multiple=False)
     def reject(self, items):
@@ -440,8 +415,9 @@ def register(appbuilder):
     from views import roster
 
     roster.register(appbuilder)
-    add(EnrollmentView, "EnrollmentView", label=_l("Enrollment progress"), icon="fa-tasks",
-        category="Assessment", category_label=_l("Assessment management"))
+    from views import progress
+
+    progress.register(appbuilder)
     add(ExemptionView, "ExemptionView", label=_l("Exemption review"), icon="fa-check",
         category="Assessment")
     add(ExamAttemptView, "ExamAttemptView", label=_l("Exam progress"), icon="fa-pencil",

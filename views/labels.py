@@ -11,7 +11,7 @@ LABELS = {
     "phone": _l("Phone"),
     "mobile": _l("Mobile"),
     "account": _l("Institution account"),
-    "administration": _l("Administration"),
+    "administration": _l("Competent administration"),
     "type": _l("Institution type"),
     "type_label": _l("Institution type"),
     "grade": _l("Institution grade"),

@@ -12,9 +12,21 @@ from models import Enrollment, Institution, StoredFile
 from models import enrollment_form as ef
 from models import review
 from models.enrollment import ENROLLMENT_STATE as S
-from models.enrollment import PROCEDURE, RATING
+from models.enrollment import DECISION, PROCEDURE, RATING, REVIEW_STAGE
 from security import scope
 from views.home import current_cycle
+
+FILE_PURPOSES = {"photo_thumb": "照片", "licence": "执业证书", "simple_proof": "简易程序证明材料",
+                 "exemption_proof": "免考证明材料"}
+
+
+class _Labels:
+    """Display names for the review history (the records keep English constants)."""
+
+    stage = staticmethod(REVIEW_STAGE.label)
+    decision = staticmethod(DECISION.label)
+    rating = staticmethod(RATING.label)
+
 
 INSTITUTION_STAGE = (S.PENDING_INSTITUTION_REVIEW, S.RETURNED_BY_ASSESSMENT)
 ASSESSMENT_STAGE = (S.PENDING_ASSESSMENT_REVIEW,)
@@ -82,6 +94,7 @@ class ReviewView(BaseView):
             changes=ef.latest_changes(enrollment), files=files, stage=stage, error=error,
             eligibility=ef.eligibility(enrollment.physician, enrollment),
             ratings=RATING.options(), reviews=sorted(enrollment.reviews, key=lambda r: r.id),
+            purposes=FILE_PURPOSES, labels=_Labels,
         ), status
 
     def _decide(self, pk, action):

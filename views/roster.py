@@ -3,6 +3,7 @@
 HTTP to those calls and back."""
 from flask import abort, flash, g, make_response, redirect, request, url_for
 from flask_appbuilder import BaseView, action, expose
+from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.filters import FilterEqual
 from flask_appbuilder.security.decorators import has_access, permission_name
@@ -15,7 +16,7 @@ from app.extensions import db
 from models import Department, Enrollment, Physician
 from models import roster
 from models.enrollment import ENROLLMENT_STATE
-from models.physician import TRANSFER_REASON
+from models.physician import GENDER, PHYSICIAN_LEVEL, PRACTICE_CATEGORY, TRANSFER_REASON
 from security import idcard, scope
 from views.base import ConsoleView, ResetPasswordMixin, scoped
 from views.home import current_cycle
@@ -84,9 +85,13 @@ class PhysicianView(ResetPasswordMixin, ConsoleView):
         "practice_category", "level", "id",
     ]
     search_filters = {"id_number": [FilterIdNumber], "id": [FilterConfirmed]}
-    label_columns = {"level": _l("Physician level"), "id": _l("Confirmed for enrollment")}
+    label_columns = {"level": _l("Physician level"), "id": _l("Confirmed for enrollment"),
+                     "name": _l("Full name")}
+    choice_fields = {"gender": GENDER, "practice_category": PRACTICE_CATEGORY,
+                     "level": PHYSICIAN_LEVEL}
     add_form_extra_fields = {
-        "id_number": StringField(_l("ID number"), validators=[DataRequired(), _id_number_free]),
+        "id_number": StringField(_l("ID number"), validators=[DataRequired(), _id_number_free],
+                                 widget=BS3TextFieldWidget()),
     }
     add_form_query_rel_fields = edit_form_query_rel_fields = {
         "department": [["enabled", FilterEqual, True]],
@@ -135,7 +140,7 @@ class PhysicianView(ResetPasswordMixin, ConsoleView):
         else:
             db.session.commit()
             flash(f"已允许报名 {added} 人", "success")
-        return redirect(self.get_redirect())
+        return self.back()
 
     @action("cancel_enrollment", _l("Cancel enrollment"), None, "fa-ban", multiple=False)
     def cancel_enrollment(self, items):

@@ -306,7 +306,11 @@ class SelfServiceView(BaseView):
             editable = True
         except ef.EnrollmentRefused:
             editable = False
-        return self._page("preview.html", physician=physician, enrollment=enrollment,
+        files = db.session.query(StoredFile).filter(
+            StoredFile.physician_id == physician.id,
+            StoredFile.purpose.in_(("licence", "simple_proof")),
+            StoredFile.content_type.like("image/%")).all()
+        return self._page("preview.html", physician=physician, enrollment=enrollment, files=files,
                           sections=ef.snapshot(enrollment), editable=editable,
                           missing=ef.missing_steps(enrollment),
                           state_text=ef.state_text(enrollment))

@@ -1,0 +1,51 @@
+"""报名进度 (manual 000 §19): the manual's filters and 导出 as a background job."""
+import io
+
+from openpyxl import load_workbook
+from rq import SimpleWorker
+
+from app import jobs
+from app.extensions import db
+from models import Enrollment, Physician, StoredFile
+from tests.conftest import post
+
+
+def _names(page):
+    return {p.name for p in db.session.query(Physician) if p.name in page}
+
+
+def test_filters_by_name_id_department_and_state(as_role):
+    client = as_role("institution")
+    doctor = db.session.query(Physician).filter_by(name="王医生").one()
+    id15 = doctor.id_number[:6] + doctor.id_number[8:17]
+    by_name = client.get("/enrollmentview/list/?_flt_0_id=王医").get_data(as_text=True)
+    assert _names(by_name) == {"王医生"}
+    by_id = client.get(f"/enrollmentview/list/?_flt_1_id={id15}").get_data(as_text=True)
+    assert _names(by_id) == {"王医生"}
+    by_dept = client.get("/enrollmentview/list/?_flt_2_id=外科").get_data(as_text=True)
+    surgeons = {p.name for p in db.session.query(Physician).join(Enrollment).filter(
+        Physician.department.has(name="外科"), Physician.institution.has(account="NX1008611"))}
+    assert _names(by_dept) == surgeons and "王医生" not in surgeons
+    by_state = client.get("/enrollmentview/list/?_flt_0_state=passed").get_data(as_text=True)
+    assert _names(by_state) == set()
+
+
+def test_export_runs_as_a_job_and_holds_only_the_users_scope(as_role, province):
+    client = as_role("institution")
+    response = post(client, "/enrollmentview/export", {"_flt_2_id": "内科"})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/exports/")
+    SimpleWorker([jobs.queue()], connection=jobs.connection()).work(burst=True)
+    stored = db.session.query(StoredFile).filter_by(purpose="export").one()
+    page = client.get("/exports/").get_data(as_text=True)
+    assert stored.original_name in page
+    data = client.get(f"/files/{stored.id}").data
+    sheet = load_workbook(io.BytesIO(data)).active
+    rows = list(sheet.iter_rows(min_row=2, values_only=True))
+    expected = db.session.query(Enrollment).join(Physician).filter(
+        Enrollment.institution.has(account="NX1008611"),
+        Physician.department.has(name="内科")).count()
+    assert len(rows) == expected > 0
+    assert all(row[3] == "演示市第一人民医院" and row[4] == "内科" for row in rows)
+    assert all("*****" in row[2] for row in rows)
+    # Another institution cannot open the file.
+    assert as_role("assessment").get(f"/files/{stored.id}").status_code == 404
