@@ -9,6 +9,7 @@ from flask import current_app, send_file
 from PIL import Image, UnidentifiedImageError
 
 from app.extensions import db
+from models.base import Refused
 from models.files import StoredFile
 
 # Decompression bombs: refuse anything bigger than a generous scan before decoding it.
@@ -19,7 +20,7 @@ PDF, JPEG, PNG = "application/pdf", "image/jpeg", "image/png"
 _LABELS = {PDF: "PDF", JPEG: "JPG", PNG: "PNG"}
 
 
-class UploadRefused(ValueError):
+class UploadRefused(Refused):
     """The file was not accepted; the message is for the user."""
 
 

@@ -6,6 +6,7 @@ import datetime
 from flask_appbuilder.security.sqla.models import Role
 
 from app.extensions import db
+from models.base import Refused
 from models.account import AppUser
 from models.audit import record as audit
 from models.institution import (
@@ -25,7 +26,7 @@ SLOTS = {
 EDITABLE = (APPLICATION_STATE.DRAFT, APPLICATION_STATE.REJECTED)
 
 
-class ApplicationRefused(ValueError):
+class ApplicationRefused(Refused):
     """The application step was refused; the message is for the user."""
 
 

@@ -4,6 +4,13 @@ import datetime
 from flask_babel import lazy_gettext as _l
 
 
+class Refused(ValueError):
+    """A domain rule refused an action; the message is the Chinese text shown to the user.
+
+    Every module's refusal (roster, workflow, reviews, exemptions, uploads…) derives from it, so
+    a view can catch one type and show the message, whatever the rule was."""
+
+
 def now():
     return datetime.datetime.now()
 

@@ -6,6 +6,7 @@ views translate forms to these calls."""
 import datetime
 
 from app.extensions import db
+from models.base import Refused
 from models import workflow
 from models.enrollment import ENROLLMENT_STATE as S
 from models.enrollment import PROCEDURE, Submission
@@ -52,7 +53,7 @@ SIMPLE_CONDITIONS = {
 }
 
 
-class EnrollmentRefused(ValueError):
+class EnrollmentRefused(Refused):
     """The step or the submission was refused; the message is for the user."""
 
 

@@ -7,6 +7,7 @@ import datetime
 from flask import current_app
 
 from app.extensions import db
+from models.base import Refused
 from models import workflow
 from models.enrollment import ENROLLMENT_STATE as S
 from models.enrollment import EXEMPTION_STATE as X
@@ -17,7 +18,7 @@ WAIVED_PAPER = {PROCEDURE.SIMPLE: "humanities", PROCEDURE.GENERAL: "professional
 WAIVED_LABEL = {"humanities": "医学人文测评", "professional": "业务水平测评"}
 
 
-class ExemptionRefused(ValueError):
+class ExemptionRefused(Refused):
     """The exemption step was refused; the message is for the user."""
 
 

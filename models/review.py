@@ -4,6 +4,7 @@ reject after review. Every state change goes through ``models.workflow``."""
 import datetime
 
 from app.extensions import db
+from models.base import Refused
 from models import workflow
 from models.enrollment import RATING, REVIEW_STAGE, OtherOpinion, ReviewRecord
 from models.institution import Institution
@@ -11,7 +12,7 @@ from models.institution import Institution
 NO_ASSESSMENT_MESSAGE = "当前机构暂未指定考核机构，无法进行此操作，请联系{}"
 
 
-class ReviewRefused(ValueError):
+class ReviewRefused(Refused):
     """The review was refused; the message is for the user."""
 
 

@@ -6,6 +6,7 @@ import datetime
 from sqlalchemy import select
 
 from app.extensions import db
+from models.base import Refused
 from models import workflow
 from models.account import AppUser
 from models.audit import record as audit
@@ -16,7 +17,7 @@ from security import idcard, roles
 DUPLICATE_MESSAGE = "医师已存在, 请前往【调入医师】模块查询"
 
 
-class RosterError(ValueError):
+class RosterError(Refused):
     """The roster action was refused; the message is for the user."""
 
 

@@ -9,6 +9,7 @@ import xlsxwriter
 from openpyxl import load_workbook
 
 from app.extensions import db
+from models.base import Refused
 from models import Department, Physician
 from models import roster
 from models.physician import GENDER, PHYSICIAN_LEVEL, PRACTICE_CATEGORY
@@ -31,7 +32,7 @@ COLUMNS = [
 HEADERS = [header for _, header in COLUMNS]
 
 
-class ImportRefused(ValueError):
+class ImportRefused(Refused):
     """The file as a whole was refused; the message is for the user."""
 
 

@@ -7,12 +7,13 @@ transition writes the audit log with who, when, from, to and why.
 """
 from dataclasses import dataclass
 
+from models.base import Refused
 from models.audit import record as audit
 from models.enrollment import ENROLLMENT_STATE as S
 from models.enrollment import EXEMPTION_STATE as X
 
 
-class TransitionRefused(ValueError):
+class TransitionRefused(Refused):
     """The event is not allowed in the record's current state; the message is for the user."""
 
 

@@ -8,6 +8,7 @@ from flask_babel import lazy_gettext as _l
 
 from app.extensions import db
 from models.account import AppUser
+from models.base import Refused
 from models.audit import record as audit
 from security import accounts, scope
 from views.labels import LABELS
@@ -149,6 +150,36 @@ class ConsoleView(ScopedModelView):
         }
         self.add_form_extra_fields = {**fields, **(self.add_form_extra_fields or {})}
         self.edit_form_extra_fields = {**fields, **(self.edit_form_extra_fields or {})}
+
+    def run_command(self, command, success_message):
+        """Run a domain command for an action: commit and say so, or roll back and say why."""
+        try:
+            command()
+        except Refused as refused:
+            db.session.rollback()
+            flash(str(refused), "danger")
+        else:
+            db.session.commit()
+            flash(success_message() if callable(success_message) else success_message,
+                  "success")
+        return self.back()
+
+    def reason_form(self, model, pk, decide, success_message, heading):
+        """A page asking for the reason of a refusal-type action (驳回, 取消, 调离…)."""
+        item = scope.get_or_404(model, pk)
+        error = None
+        if request.method == "POST":
+            try:
+                decide(item, request.form.get("reason"))
+            except Refused as refused:
+                db.session.rollback()
+                error = str(refused)
+            else:
+                db.session.commit()
+                flash(success_message, "success")
+                return redirect(url_for(".list"))
+        return self.render_template("institution/reject.html", item=item, error=error,
+                                    heading=heading(item)), (400 if error else 200)
 
     def back(self):
         """Where an action returns to: the list page it was started from."""

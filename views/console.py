@@ -244,16 +244,9 @@ class ExemptionView(ConsoleView):
     def approve(self, items):
         from models import exemption as exempting
 
-        try:
-            for item in items:
-                exempting.decide(item, g.user.institution, True, user=g.user)
-        except exempting.ExemptionRefused as refused:
-            db.session.rollback()
-            flash(str(refused), "danger")
-        else:
-            db.session.commit()
-            flash("审核通过", "success")
-        return self.back()
+        return self.run_command(
+            lambda: [exempting.decide(item, g.user.institution, True, user=g.user)
+                     for item in items], "审核通过")
 
     @action("reject", _l("Reject"), None, "fa-times", multiple=False)
     def reject(self, items):
@@ -264,22 +257,11 @@ class ExemptionView(ConsoleView):
     def reject_form(self, pk):
         from models import exemption as exempting
 
-        item = scope.get_or_404(Exemption, pk)
-        error = None
-        if request.method == "POST":
-            try:
-                exempting.decide(item, g.user.institution, False,
-                                 reason=request.form.get("reason"), user=g.user)
-            except exempting.ExemptionRefused as refused:
-                db.session.rollback()
-                error = str(refused)
-            else:
-                db.session.commit()
-                flash("已驳回，医师可重新提交", "success")
-                return redirect(url_for(".list"))
-        return self.render_template("institution/reject.html", item=item, error=error,
-                                    heading=item.enrollment.physician.name), (
-            400 if error else 200)
+        return self.reason_form(
+            Exemption, pk,
+            lambda item, reason: exempting.decide(item, g.user.institution, False,
+                                                  reason=reason, user=g.user),
+            "已驳回，医师可重新提交", lambda item: item.enrollment.physician.name)
 
 
 class PaperView(ConsoleView):
@@ -360,16 +342,9 @@ class AssessmentApplicationView(ConsoleView):
     def approve(self, items):
         from models import application as applying
 
-        try:
-            for item in items:
-                applying.decide(item, approve=True, user=g.user)
-        except applying.ApplicationRefused as refused:
-            db.session.rollback()
-            flash(str(refused), "danger")
-        else:
-            db.session.commit()
-            flash("已通过，该机构已具有考核机构身份", "success")
-        return self.back()
+        return self.run_command(
+            lambda: [applying.decide(item, approve=True, user=g.user) for item in items],
+            "已通过，该机构已具有考核机构身份")
 
     @action("reject", _l("Reject"), None, "fa-times", multiple=False)
     def reject(self, items):
@@ -381,21 +356,11 @@ class AssessmentApplicationView(ConsoleView):
     def reject_form(self, pk):
         from models import application as applying
 
-        item = scope.get_or_404(AssessmentApplication, pk)
-        error = None
-        if request.method == "POST":
-            try:
-                applying.decide(item, approve=False, reason=request.form.get("reason"),
-                                user=g.user)
-            except applying.ApplicationRefused as refused:
-                db.session.rollback()
-                error = str(refused)
-            else:
-                db.session.commit()
-                flash("已驳回", "success")
-                return redirect(url_for(".list"))
-        return self.render_template("institution/reject.html", item=item, error=error), (
-            400 if error else 200)
+        return self.reason_form(
+            AssessmentApplication, pk,
+            lambda item, reason: applying.decide(item, approve=False, reason=reason,
+                                                 user=g.user),
+            "已驳回", lambda item: item.institution.name)
 
 
 def register(appbuilder):

@@ -140,20 +140,10 @@ class EnrollmentView(ConsoleView):
     def reject_form(self, pk):
         from models import review
 
-        item = scope.get_or_404(Enrollment, pk)
-        error = None
-        if request.method == "POST":
-            try:
-                review.reject_by_administration(item, request.form.get("reason"), user=g.user)
-            except review.ReviewRefused as refused:
-                db.session.rollback()
-                error = str(refused)
-            else:
-                db.session.commit()
-                flash("已驳回，医师可修改后重新提交", "success")
-                return redirect(url_for(".list"))
-        return self.render_template("institution/reject.html", item=item, error=error,
-                                    heading=item.physician.name), (400 if error else 200)
+        return self.reason_form(
+            Enrollment, pk,
+            lambda item, reason: review.reject_by_administration(item, reason, user=g.user),
+            "已驳回，医师可修改后重新提交", lambda item: item.physician.name)
 
     @expose("/export", methods=["POST"])
     @has_access

@@ -132,15 +132,9 @@ class PhysicianView(ResetPasswordMixin, ConsoleView):
             _l("Include the selected physicians in the current cycle?"), "fa-check",
             single=True, multiple=True)
     def allow_enrollment(self, items):
-        try:
-            added = roster.include(items, current_cycle())
-        except roster.RosterError as refused:
-            db.session.rollback()
-            flash(str(refused), "danger")
-        else:
-            db.session.commit()
-            flash(f"已允许报名 {added} 人", "success")
-        return self.back()
+        added = []
+        return self.run_command(lambda: added.append(roster.include(items, current_cycle())),
+                                lambda: f"已允许报名 {added[0]} 人")
 
     @action("cancel_enrollment", _l("Cancel enrollment"), None, "fa-ban", multiple=False)
     def cancel_enrollment(self, items):
