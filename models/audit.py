@@ -28,17 +28,44 @@ class AuditLog(Model):
     )
 
 
-def record(entity, entity_id, action, *, institution=None, admin_path=None, from_state=None,
-           to_state=None, reason=None, user=None):
-    """Add an audit row to the session (committed with the change it describes)."""
+def _acting_user(user):
     from flask import g, has_request_context
-
-    from app.extensions import db
 
     if user is None and has_request_context():
         user = getattr(g, "user", None)
         if user is not None and not user.is_authenticated:
             user = None
+    return user
+
+
+def record_many(rows, user=None):
+    """Audit many changes in one multi-row insert (batch actions on hundreds of records).
+
+    ``rows``: dicts with entity, entity_id, action and optionally institution and the rest."""
+    from sqlalchemy import insert
+
+    from app.extensions import db
+
+    user = _acting_user(user)
+    values = [{
+        "at": now(), "user_id": user.id if user else None,
+        "username": user.username if user else "system",
+        "entity": row["entity"], "entity_id": row["entity_id"], "action": row["action"],
+        "from_state": row.get("from_state"), "to_state": row.get("to_state"),
+        "reason": row.get("reason"),
+        "institution_id": row["institution"].id if row.get("institution") else None,
+        "admin_path": row["institution"].admin_path if row.get("institution") else None,
+    } for row in rows]
+    if values:
+        db.session.execute(insert(AuditLog), values)
+
+
+def record(entity, entity_id, action, *, institution=None, admin_path=None, from_state=None,
+           to_state=None, reason=None, user=None):
+    """Add an audit row to the session (committed with the change it describes)."""
+    from app.extensions import db
+
+    user = _acting_user(user)
     row = AuditLog(
         user_id=user.id if user is not None else None,
         username=user.username if user is not None else "system",

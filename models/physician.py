@@ -124,6 +124,7 @@ class Physician(Model):
         Index("ix_physician_institution_department", "institution_id", "department_id"),
         Index("ix_physician_institution_category", "institution_id", "practice_category"),
         Index("ix_physician_name", "name"),
+        Index("ix_physician_previous_institution", "previous_institution_id"),
     )
 
     @property

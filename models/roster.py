@@ -3,13 +3,14 @@ delete. Plain functions over the models; each refuses with a message for the use
 (RosterError) before changing anything, and records what it did in the audit log."""
 import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from app.extensions import db
 from models.base import Refused
 from models import workflow
 from models.account import AppUser
 from models.audit import record as audit
+from models.audit import record_many
 from models.enrollment import ENROLLMENT_STATE, Enrollment
 from models.physician import ROSTER_STATUS, TRANSFER_REASON, Physician
 from security import idcard, roles
@@ -45,25 +46,26 @@ def include(physicians, cycle, user=None, today=None):
         )
     }
     added = 0
+    fresh = []
     for physician in physicians:
         enrollment = existing.get(physician.id)
-        if enrollment is not None:
-            if enrollment.state == ENROLLMENT_STATE.CANCELLED:
-                enrollment.institution_id = physician.institution_id
-                workflow.apply(enrollment, "reinclude", user=user)
-                added += 1
-            continue
-        enrollment = Enrollment(cycle_id=cycle.id, physician_id=physician.id,
-                                institution_id=physician.institution_id,
-                                state=ENROLLMENT_STATE.PENDING_ENROLLMENT, form_data={})
-        db.session.add(enrollment)
-        added += 1
-    db.session.flush()
-    for physician in physicians:
-        if physician.id not in existing:
-            audit("physician", physician.id, "allow_enrollment", institution=physician.institution,
-                  to_state=ENROLLMENT_STATE.PENDING_ENROLLMENT, user=user)
-    return added
+        if enrollment is None:
+            fresh.append(physician)
+        elif enrollment.state == ENROLLMENT_STATE.CANCELLED:
+            enrollment.institution_id = physician.institution_id
+            workflow.apply(enrollment, "reinclude", user=user)
+            added += 1
+    # Hundreds at a time: one multi-row insert each for the enrollments and their audit rows.
+    if fresh:
+        now = datetime.datetime.now()
+        db.session.execute(insert(Enrollment), [{
+            "cycle_id": cycle.id, "physician_id": p.id, "institution_id": p.institution_id,
+            "state": ENROLLMENT_STATE.PENDING_ENROLLMENT, "form_data": {}, "completed_steps": 0,
+            "included_at": now, "updated_at": now} for p in fresh])
+        record_many([{"entity": "physician", "entity_id": p.id, "action": "allow_enrollment",
+                      "institution": p.institution,
+                      "to_state": ENROLLMENT_STATE.PENDING_ENROLLMENT} for p in fresh], user=user)
+    return added + len(fresh)
 
 
 def cancel(enrollment, reason, user=None):

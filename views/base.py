@@ -60,8 +60,15 @@ class ScopedModelView(ModelView):
         """Hook for subclasses: fill owner fields, validate. Raise ValueError to refuse."""
 
     def _scoped_items(self, pks):
-        items = [self.datamodel.get(self._deserialize_pk_if_composite(pk)) for pk in pks]
-        if not items or any(item is None for item in items):
+        """The selected rows, in one scoped query; any id outside the scope makes it a 404."""
+        try:
+            ids = {int(pk) for pk in pks}
+        except ValueError:
+            abort(404)
+        model = self.datamodel.obj
+        items = scope.restrict(db.session.query(model), model).filter(
+            model.id.in_(ids)).order_by(model.id).all() if ids else []
+        if not items or len(items) != len(ids):
             abort(404)
         return items
 

@@ -161,7 +161,9 @@ class HomeView(IndexView):
             state_counts=[(S.label(s), counts[s]) for s in S.values() if s in counts],
             completion=(f"{done / included:.1%}" if included else "—"),
             institution_count=_count(Institution),
-            physician_count=_count(Physician),
+            # Counting a whole province's roster on every home page view would cost O(physicians);
+            # an institution's own roster is an indexed count.
+            physician_count=_count(Physician) if actor.kind == scope.INSTITUTION else None,
             contacts=contacts_for(actor),
             needs_confirmation=not confirmed,
         )
