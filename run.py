@@ -2,6 +2,7 @@
 
 `make run` calls this. Production runs gunicorn on `run:app` and `flask dingkao worker`.
 """
+import gc
 import os
 import signal
 import subprocess
@@ -10,6 +11,9 @@ import sys
 from app import create_app
 
 app = create_app()
+# Everything built so far lives as long as the process: keep it out of the collector's full
+# passes, which otherwise stall a request now and then (~100 ms over 240k objects).
+gc.freeze()
 
 
 def main():

@@ -38,6 +38,19 @@ def demo_command(physicians, institutions):
     click.echo("demo data ready")
 
 
+@dingkao.command("retally")
+def retally_command():
+    """Recount the current cycle's per-institution state tally from the enrollments."""
+    from app.extensions import db
+    from models import Cycle
+    from models.workflow import rebuild_tally
+
+    for cycle in db.session.query(Cycle).filter(Cycle.is_current.is_(True)):
+        rebuild_tally(cycle.id)
+    db.session.commit()
+    click.echo("tally rebuilt")
+
+
 @dingkao.command("worker")
 def worker_command():
     """Run an RQ worker on the configured (or embedded) Redis."""

@@ -15,7 +15,6 @@ from models import (
     AppUser,
     Cycle,
     Department,
-    Enrollment,
     Institution,
     Physician,
     ScheduleWindow,
@@ -158,9 +157,10 @@ def seed_demo_province():
     first_login = _physician(rng, FIRST_LOGIN_PHYSICIAN_ID, hospital,
                              departments[("NX1008611", "外科")], name="李新")
     db.session.flush()
-    for physician in physicians[:12] + [demo_doctor, first_login]:
-        db.session.add(Enrollment(cycle=cycle, physician=physician,
-                                  institution_id=physician.institution_id))
+    db.session.flush()
+    from models import roster
+
+    roster.include(physicians[:12] + [demo_doctor, first_login], cycle)
 
     pw = _demo_hash()
     create_account("admin", [roles.SYSADMIN], name="系统管理员", password_hash=pw, must_change=False)

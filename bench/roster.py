@@ -203,6 +203,11 @@ def _enroll_bulk(db, cycle_id, fraction, keep_out, backend):
     db.session.execute(statement, {"cycle": cycle_id, "now": datetime.datetime.now(),
                                    "per_mille": round(fraction * 1000),
                                    "keep_out": list(keep_out)})
+    # Rows inserted behind the state machine's back: recount its tally, as an operator would
+    # with `flask dingkao retally` after a bulk load.
+    from models.workflow import rebuild_tally
+
+    rebuild_tally(cycle_id)
     db.session.commit()
 
 

@@ -18,6 +18,7 @@ from models.account import AppUser, SmsMessage  # noqa: F401
 from models.cycle import Cycle, CycleConfirmation, ScheduleWindow  # noqa: F401
 from models.enrollment import (  # noqa: F401
     Enrollment,
+    EnrollmentTally,
     Exemption,
     OtherOpinion,
     ReviewRecord,

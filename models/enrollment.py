@@ -150,3 +150,16 @@ class Exemption(Model):
     @property
     def state_label(self):
         return EXEMPTION_STATE.label(self.state)
+
+
+class EnrollmentTally(Model):
+    """How many enrollments of a cycle are in each state, per institution.
+
+    Kept by the state machine as states change, so that home pages and progress summaries read
+    at most (institutions × states) rows instead of counting 330,000 enrollments."""
+
+    __tablename__ = "enrollment_tally"
+    cycle_id = Column(Integer, ForeignKey("cycle.id"), primary_key=True)
+    institution_id = Column(Integer, ForeignKey("institution.id"), primary_key=True)
+    state = Column(String(32), primary_key=True)
+    count = Column(Integer, nullable=False, default=0)

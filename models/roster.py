@@ -2,6 +2,7 @@
 delete. Plain functions over the models; each refuses with a message for the user
 (RosterError) before changing anything, and records what it did in the audit log."""
 import datetime
+from collections import Counter
 
 from sqlalchemy import insert, select
 
@@ -52,7 +53,11 @@ def include(physicians, cycle, user=None, today=None):
         if enrollment is None:
             fresh.append(physician)
         elif enrollment.state == ENROLLMENT_STATE.CANCELLED:
-            enrollment.institution_id = physician.institution_id
+            if enrollment.institution_id != physician.institution_id:
+                # Re-included by another institution: the cancelled record moves with it.
+                workflow.tally(cycle.id, enrollment.institution_id, enrollment.state, -1)
+                enrollment.institution_id = physician.institution_id
+                workflow.tally(cycle.id, enrollment.institution_id, enrollment.state, +1)
             workflow.apply(enrollment, "reinclude", user=user)
             added += 1
     # Hundreds at a time: one multi-row insert each for the enrollments and their audit rows.
@@ -65,6 +70,9 @@ def include(physicians, cycle, user=None, today=None):
         record_many([{"entity": "physician", "entity_id": p.id, "action": "allow_enrollment",
                       "institution": p.institution,
                       "to_state": ENROLLMENT_STATE.PENDING_ENROLLMENT} for p in fresh], user=user)
+        per_institution = Counter(p.institution_id for p in fresh)
+        for institution_id, count in per_institution.items():
+            workflow.tally(cycle.id, institution_id, ENROLLMENT_STATE.PENDING_ENROLLMENT, count)
     return added + len(fresh)
 
 

@@ -103,8 +103,44 @@ def _move(record, events, event_name, entity, institution, reason, user):
 
 def apply(enrollment, event_name, *, reason=None, user=None):
     """Move the enrollment by ``event_name`` or raise TransitionRefused; adds the audit row."""
-    return _move(enrollment, EVENTS, event_name, "enrollment", enrollment.institution, reason,
-                 user)
+    before = enrollment.state
+    _move(enrollment, EVENTS, event_name, "enrollment", enrollment.institution, reason, user)
+    tally(enrollment.cycle_id, enrollment.institution_id, before, -1)
+    tally(enrollment.cycle_id, enrollment.institution_id, enrollment.state, +1)
+    return enrollment
+
+
+def tally(cycle_id, institution_id, state, delta):
+    """Add ``delta`` to the count of (cycle, institution, state) — one upsert."""
+    from app.extensions import db
+    from models.enrollment import EnrollmentTally
+
+    table = EnrollmentTally.__table__
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(table).values(cycle_id=cycle_id, institution_id=institution_id,
+                                     state=state, count=delta)
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=[table.c.cycle_id, table.c.institution_id, table.c.state],
+        set_={"count": table.c.count + delta}))
+
+
+def rebuild_tally(cycle_id):
+    """Recount a cycle's tally from the enrollments (repair, and after bulk imports)."""
+    from sqlalchemy import delete, func, insert, select
+
+    from app.extensions import db
+    from models.enrollment import Enrollment, EnrollmentTally
+
+    db.session.execute(delete(EnrollmentTally).where(EnrollmentTally.cycle_id == cycle_id))
+    db.session.execute(insert(EnrollmentTally).from_select(
+        ["cycle_id", "institution_id", "state", "count"],
+        select(Enrollment.cycle_id, Enrollment.institution_id, Enrollment.state,
+               func.count(Enrollment.id))
+        .where(Enrollment.cycle_id == cycle_id)
+        .group_by(Enrollment.cycle_id, Enrollment.institution_id, Enrollment.state)))
 
 
 def apply_exemption(exemption, event_name, *, reason=None, user=None):

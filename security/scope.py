@@ -24,6 +24,7 @@ from models import (
     CycleConfirmation,
     Department,
     Enrollment,
+    EnrollmentTally,
     Exemption,
     Experience,
     ExamAttempt,
@@ -168,6 +169,16 @@ def _enrollment(actor):
     return _by_institution(Enrollment.institution_id)(actor)
 
 
+def _tally(actor):
+    """The same institutions as ``_enrollment``, for the per-institution state counts."""
+    if actor.kind == INSTITUTION:
+        assigned = select(Institution.id).where(
+            Institution.assessment_institution_id == actor.institution_id)
+        return (EnrollmentTally.institution_id == actor.institution_id) | \
+            EnrollmentTally.institution_id.in_(assigned)
+    return _by_institution(EnrollmentTally.institution_id)(actor)
+
+
 def _via_enrollment(column):
     def rule(actor):
         return column.in_(select(Enrollment.id).where(_enrollment(actor)))
@@ -226,6 +237,7 @@ _RULES = {
         select(Physician.id).where(_physician(actor))
     ),
     Enrollment: _enrollment,
+    EnrollmentTally: _tally,
     Submission: _via_enrollment(Submission.enrollment_id),
     ReviewRecord: _via_enrollment(ReviewRecord.enrollment_id),
     OtherOpinion: _via_enrollment(OtherOpinion.enrollment_id),

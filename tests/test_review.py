@@ -148,3 +148,36 @@ def test_batch_review_submits_several_physicians(as_role):
                                      "ethics_rating": "pass", "procedure": "general"})
     assert "已提交1名医师的审核意见" in flashes(hospital)
     assert _enrollment().state == "pending_assessment_review"
+
+
+def test_the_state_tally_follows_every_transition(as_role):
+    """Home pages read the tally: after include, cancel, submit, reviews and a rejection it
+    still equals a recount of the enrollments."""
+    from sqlalchemy import func
+
+    from models import EnrollmentTally
+
+    def tally():
+        db.session.expire_all()
+        return {(t.institution_id, t.state): t.count
+                for t in db.session.query(EnrollmentTally) if t.count}
+
+    def recount():
+        return {(i, s): n for i, s, n in db.session.query(
+            Enrollment.institution_id, Enrollment.state, func.count(Enrollment.id)
+        ).group_by(Enrollment.institution_id, Enrollment.state)}
+
+    assert tally() == recount()
+    _submitted(as_role)
+    hospital = as_role("institution")
+    _institution_review(hospital)
+    post(as_role("assessment"), f"/review/{_enrollment().id}/assessment",
+         {"decision": "reject", "reason": "补充材料"})
+    other = db.session.query(Enrollment).join(Physician).filter(
+        Physician.name != "王医生", Enrollment.state == "pending_enrollment",
+        Enrollment.institution.has(account="NX1008611")).first()
+    post(hospital, f"/physicianview/cancel/{other.physician_id}", {"reason": "离职"})
+    post(hospital, "/physicianview/action_post", {"action": "allow_enrollment",
+                                                  "rowid": str(other.physician_id)})
+    assert tally() == recount()
+    assert tally()[(_enrollment().institution_id, "returned_by_assessment")] == 1
