@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from flask_appbuilder.const import AUTH_DB
+from flask_babel import lazy_gettext as _l
 
 BASE_DIR = Path(__file__).resolve().parent
 VAR_DIR = Path(os.environ.get("DINGKAO_VAR_DIR", BASE_DIR / "var"))
@@ -80,10 +81,12 @@ Config.AUTH_RATE_LIMITED = _env_bool("AUTH_RATE_LIMITED", True)
 Config.RATELIMIT_ENABLED = Config.AUTH_RATE_LIMITED
 Config.AUTH_RATE_LIMIT = Config.LOGIN_RATE_LIMIT
 
-# 免考条件, configured per province (DOMAIN §8). Override with a JSON list in EXEMPTION_CONDITIONS.
+# 免考条件, configured per province (DOMAIN §8). Override with a JSON list in EXEMPTION_CONDITIONS
+# (plain texts, shown as they are). The defaults are translated when read (models.exemption);
+# the text chosen is stored in Exemption.condition (at most 64 characters).
 Config.EXEMPTION_CONDITIONS = __import__("json").loads(os.environ.get("EXEMPTION_CONDITIONS", "null")) or [
-    "本周期内参加省级及以上卫生健康行政部门组织的专业技能考核并合格",
-    "本周期内取得高一级专业技术职务任职资格",
-    "本周期内通过住院医师规范化培训结业考核",
-    "其他经省级卫生健康行政部门认定的情形",
+    _l("Passed a provincial-level skills assessment in this cycle"),
+    _l("Obtained a higher professional title in this cycle"),
+    _l("Passed the residency training final exam in this cycle"),
+    _l("Other cases recognised by the provincial health administration"),
 ]

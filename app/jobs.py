@@ -59,21 +59,30 @@ def _app():
     return _worker_app["app"]
 
 
-def export_progress(user_id, filter_args):
-    """报名进度 export for one user: their scope and their filters, written to an xlsx file."""
+def export_progress(user_id, filter_args, locale=None):
+    """报名进度 export for one user: their scope and their filters, written to an xlsx file in
+    the language they asked in (``locale``; the default language without one)."""
     app = _app()
     if app is None:
-        return _export_progress(user_id, filter_args)
+        return _export_progress(user_id, filter_args, locale)
     with app.app_context():
-        return _export_progress(user_id, filter_args)
+        return _export_progress(user_id, filter_args, locale)
 
 
-def _export_progress(user_id, filter_args):
+def _export_progress(user_id, filter_args, locale=None):
+    from flask_babel import force_locale
+
+    with force_locale(locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+        return _write_progress_export(user_id, filter_args)
+
+
+def _write_progress_export(user_id, filter_args):
     import datetime
     import hashlib
     import secrets
 
     from flask import current_app
+    from flask_babel import gettext as _
 
     from app.extensions import db
     from models import AppUser, Enrollment, StoredFile
@@ -92,9 +101,10 @@ def _export_progress(user_id, filter_args):
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
     count = write_progress(path, progress_rows(db.session, query.subquery().select()))
+    title = _("Enrollment progress")
     stored = StoredFile(
         storage_name=f"{name[:2]}/{name}",
-        original_name=f"报名进度-{datetime.datetime.now():%Y%m%d%H%M%S}.xlsx",
+        original_name=f"{title}-{datetime.datetime.now():%Y%m%d%H%M%S}.xlsx",
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         size=path.stat().st_size, sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
         purpose="export", uploaded_by_id=user.id)

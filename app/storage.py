@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 
 from flask import current_app, send_file
+from flask_babel import gettext as _
 from PIL import Image, UnidentifiedImageError
 
 from app.extensions import db
@@ -31,7 +32,8 @@ class Policy:
 
     def describe(self):
         kinds = "/".join(_LABELS[k] for k in self.kinds)
-        return f"{kinds}，不超过{self.max_bytes // (1024 * 1024)}MB"
+        return _("%(kinds)s, at most %(size)sMB", kinds=kinds,
+                 size=self.max_bytes // (1024 * 1024))
 
 
 ATTACHMENT = Policy((PDF, JPEG, PNG), 10 * 1024 * 1024)
@@ -56,7 +58,8 @@ def _reencode(data, kind):
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
             if width * height > MAX_IMAGE_PIXELS:
-                raise UploadRefused("图片尺寸过大，请压缩后重新上传")
+                raise UploadRefused(_("The image is too large, please compress it and upload it "
+                                      "again"))
             image.load()
             out = io.BytesIO()
             if kind == JPEG:
@@ -64,9 +67,11 @@ def _reencode(data, kind):
             else:
                 image.save(out, format="PNG")
     except Image.DecompressionBombError:
-        raise UploadRefused("图片尺寸过大，请压缩后重新上传") from None
+        raise UploadRefused(_("The image is too large, please compress it and upload it "
+                              "again")) from None
     except (UnidentifiedImageError, OSError, SyntaxError):
-        raise UploadRefused("图片文件已损坏或格式不正确，请重新上传") from None
+        raise UploadRefused(_("The image is damaged or in a wrong format, please upload it "
+                              "again")) from None
     return out.getvalue()
 
 
@@ -74,15 +79,17 @@ def save_upload(upload, policy, purpose, *, institution_id=None, physician_id=No
                 uploaded_by_id=None):
     """Check and store a werkzeug FileStorage; returns the StoredFile (added, not committed)."""
     if upload is None or not upload.filename:
-        raise UploadRefused("请选择要上传的文件")
+        raise UploadRefused(_("Please choose the file to upload"))
     data = upload.read(policy.max_bytes + 1)
     if len(data) > policy.max_bytes:
-        raise UploadRefused(f"文件过大，请上传{policy.describe()}的文件")
+        raise UploadRefused(_("The file is too large, please upload a file of %(policy)s",
+                              policy=policy.describe()))
     if not data:
-        raise UploadRefused("文件为空，请重新选择")
+        raise UploadRefused(_("The file is empty, please choose another"))
     kind = sniff(data)
     if kind not in policy.kinds:
-        raise UploadRefused(f"文件格式不正确，请上传{policy.describe()}的文件")
+        raise UploadRefused(_("Wrong file format, please upload a file of %(policy)s",
+                              policy=policy.describe()))
     if kind in (JPEG, PNG):
         data = _reencode(data, kind)
     return _store_bytes(data, kind, upload.filename, purpose, institution_id=institution_id,

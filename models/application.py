@@ -4,6 +4,8 @@ administration approves (the institution becomes an assessment institution) or r
 import datetime
 
 from flask_appbuilder.security.sqla.models import Role
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from app.extensions import db
 from models.base import Refused
@@ -17,11 +19,14 @@ from models.institution import (
 from security import roles
 
 SLOTS = {
-    1: ("医师定期考核机构信息登记表", True),
-    2: ("医疗机构执业许可证/中华人民共和国机构账号证/社会团体法人登记证书副本、复印件", True),
-    3: ("拟成立的医师定期考核委员会组织架构、成员名单及个人简历", True),
-    4: ("医师定期考核工作制度和具体实施方案", True),
-    5: ("省级卫生行政部门规定的其他材料", False),
+    1: (_l("Registration form of the physician periodic assessment institution"), True),
+    2: (_l("Practice licence of the medical institution / institution code certificate of the "
+           "People's Republic of China / registration certificate of the social organisation "
+           "as a legal person: duplicate and copy"), True),
+    3: (_l("Organisation, member list and CVs of the physician periodic assessment committee "
+           "to be set up"), True),
+    4: (_l("Working rules and implementation plan of the physician periodic assessment"), True),
+    5: (_l("Other materials required by the provincial health administration"), False),
 }
 EDITABLE = (APPLICATION_STATE.DRAFT, APPLICATION_STATE.REJECTED)
 
@@ -32,15 +37,19 @@ class ApplicationRefused(Refused):
 
 def check_may_apply(institution, cycle, today=None):
     if institution.is_assessment:
-        raise ApplicationRefused("本机构已是考核机构，无需再次申请")
+        raise ApplicationRefused(_("This institution is already an assessment institution: "
+                                   "no need to apply again"))
     if not institution.application_open:
-        raise ApplicationRefused("主管卫生行政部门尚未开通本机构的考核机构申请权限")
+        raise ApplicationRefused(_("The competent administration has not yet opened the "
+                                   "assessment institution application for this institution"))
     window = cycle.window("assessment_application") if cycle is not None else None
     if window is None:
-        raise ApplicationRefused("当前周期未安排考核机构申请")
+        raise ApplicationRefused(_("No assessment institution application is scheduled in the "
+                                   "current cycle"))
     if not window.is_open(today or datetime.date.today()):
         raise ApplicationRefused(
-            f"不在考核机构申请时间内（{window.start_date} ~ {window.end_date}）")
+            _("Outside the assessment institution application period (%(start)s ~ %(end)s)",
+              start=window.start_date, end=window.end_date))
 
 
 def current_application(institution, cycle):
@@ -55,7 +64,7 @@ def current_application(institution, cycle):
 def attach(institution, cycle, slot, stored, today=None):
     check_may_apply(institution, cycle, today)
     if slot not in SLOTS:
-        raise ApplicationRefused("附件类别不正确")
+        raise ApplicationRefused(_("Unknown attachment kind"))
     application = current_application(institution, cycle)
     if application is None:
         application = AssessmentApplication(institution_id=institution.id, cycle_id=cycle.id,
@@ -63,7 +72,8 @@ def attach(institution, cycle, slot, stored, today=None):
         db.session.add(application)
         db.session.flush()
     if application.state not in EDITABLE:
-        raise ApplicationRefused("申请已提交，不能修改附件")
+        raise ApplicationRefused(_("The application has been submitted: its attachments "
+                                   "cannot be changed"))
     existing = next((a for a in application.attachments if a.slot == slot), None)
     if existing is not None:
         existing.file = stored
@@ -76,12 +86,15 @@ def submit(institution, cycle, today=None):
     check_may_apply(institution, cycle, today)
     application = current_application(institution, cycle)
     if application is None or application.state not in EDITABLE:
-        raise ApplicationRefused("请先上传申请附件" if application is None else "申请已提交，请等待审批")
+        raise ApplicationRefused(
+            _("Please upload the application attachments first") if application is None
+            else _("The application has been submitted, please wait for the decision"))
     have = {a.slot for a in application.attachments}
-    missing = [SLOTS[slot][0] for slot, (_, required) in SLOTS.items()
+    missing = [str(label) for slot, (label, required) in SLOTS.items()
                if required and slot not in have]
     if missing:
-        raise ApplicationRefused("请上传必传附件：" + "；".join(missing))
+        raise ApplicationRefused(_("Please upload the required attachments: %(missing)s",
+                                   missing=_("; ").join(missing)))
     before = application.state
     application.state = APPLICATION_STATE.SUBMITTED
     application.submitted_at = datetime.datetime.now()
@@ -94,10 +107,10 @@ def submit(institution, cycle, today=None):
 def decide(application, approve, reason=None, user=None):
     """The administration's decision; approval gives the institution's accounts the role."""
     if application.state != APPLICATION_STATE.SUBMITTED:
-        raise ApplicationRefused("该申请不在待审批状态")
+        raise ApplicationRefused(_("This application is not awaiting approval"))
     reason = (reason or "").strip()
     if not approve and not reason:
-        raise ApplicationRefused("请填写驳回原因")
+        raise ApplicationRefused(_("Please give the reason for the rejection"))
     before = application.state
     application.state = APPLICATION_STATE.APPROVED if approve else APPLICATION_STATE.REJECTED
     application.reason = reason or None

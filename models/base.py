@@ -5,7 +5,7 @@ from flask_babel import lazy_gettext as _l
 
 
 class Refused(ValueError):
-    """A domain rule refused an action; the message is the Chinese text shown to the user.
+    """A domain rule refused an action; the message is the translated text shown to the user.
 
     Every module's refusal (roster, workflow, reviews, exemptions, uploads…) derives from it, so
     a view can catch one type and show the message, whatever the rule was."""
@@ -41,6 +41,27 @@ class ChoiceSet:
 
     def __contains__(self, value):
         return value in self._labels
+
+
+class TextList(list):
+    """A list of lazily translated texts (``_l("...")``) that reads as plain strings in the
+    current language: iterating, indexing and comparing give ``str``, so Excel writers and
+    header checks see the text the user sees, while the module builds it at import time."""
+
+    def __iter__(self):
+        return (str(item) for item in list.__iter__(self))
+
+    def __getitem__(self, index):
+        item = list.__getitem__(self, index)
+        return [str(i) for i in item] if isinstance(index, slice) else str(item)
+
+    def __eq__(self, other):
+        return list(self) == other
+
+    def __ne__(self, other):
+        return list(self) != other
+
+    __hash__ = None
 
 
 YES_NO = ChoiceSet(("yes", _l("Yes")), ("no", _l("No")))

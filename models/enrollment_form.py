@@ -5,6 +5,12 @@ Plain functions over the models so that tests call them without a request; the s
 views translate forms to these calls."""
 import datetime
 
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import pgettext
+
 from app.extensions import db
 from models.base import Refused
 from models import workflow
@@ -20,36 +26,37 @@ from models.physician import (
 )
 
 STEPS = {
-    1: "基本信息",
-    2: "执业信息",
-    3: "相关经历",
-    4: "工作成绩、职业道德",
-    5: "考核程序",
+    1: _l("Basic information"),
+    2: _l("Practice information"),
+    3: _l("Related experience"),
+    4: _l("Work performance and professional ethics"),
+    5: _l("Assessment procedure"),
 }
 EDITABLE_STATES = (S.PENDING_ENROLLMENT, S.REJECTED_BY_INSTITUTION, S.REJECTED_BY_ADMINISTRATION)
 STATEMENT_LIMIT = 2000
 
 # The physician sees the manual's own words for where they are (DOMAIN §7, manual 001).
 PHYSICIAN_STATE_TEXT = {
-    S.PENDING_ENROLLMENT: "已开通报名",
-    S.REJECTED_BY_INSTITUTION: "待报名（被机构驳回）",
-    S.REJECTED_BY_ADMINISTRATION: "待报名（被行政机构驳回）",
-    S.PENDING_INSTITUTION_REVIEW: "已报名-待医疗卫生机构审核",
-    S.RETURNED_BY_ASSESSMENT: "已报名-待医疗卫生机构审核",
-    S.PENDING_ASSESSMENT_REVIEW: "已报名-待考核机构复核",
-    S.AWAITING_EXAM: "报名完成-等待测评",
-    S.AWAITING_MAKEUP_CONFIRMATION: "待确认补考",
-    S.AWAITING_MAKEUP: "待参加补考",
-    S.PASSED: "合格",
-    S.FAILED: "不合格",
-    S.CANCELLED: "未开通报名",
+    S.PENDING_ENROLLMENT: _l("Enrollment open"),
+    S.REJECTED_BY_INSTITUTION: _l("Awaiting enrollment (rejected by institution)"),
+    S.REJECTED_BY_ADMINISTRATION: _l("Awaiting enrollment (rejected by administration)"),
+    S.PENDING_INSTITUTION_REVIEW: _l("Enrolled - awaiting medical institution review"),
+    S.RETURNED_BY_ASSESSMENT: _l("Enrolled - awaiting medical institution review"),
+    S.PENDING_ASSESSMENT_REVIEW: _l("Enrolled - awaiting assessment institution re-review"),
+    S.AWAITING_EXAM: _l("Enrollment complete - awaiting assessment"),
+    S.AWAITING_MAKEUP_CONFIRMATION: _l("Awaiting make-up confirmation"),
+    S.AWAITING_MAKEUP: _l("Awaiting make-up exam"),
+    S.PASSED: _l("Passed"),
+    S.FAILED: _l("Failed"),
+    S.CANCELLED: _l("Enrollment not open"),
 }
 
+# Keyed by a stable code (stored in Enrollment.simple_condition); the texts are translated.
 SIMPLE_CONDITIONS = {
-    "1": "具有5年以上执业经历，且考核周期内有良好行为记录",
-    "2": "具有12年以上执业经历，且考核周期内无不良行为记录",
-    "3": "在本考核周期内通过晋升上一级专业技术职务考试",
-    "4": "在本考核周期内按规定通过住院医师规范化培训",
+    "1": _l("More than 5 years of practice and a good practice record in this cycle"),
+    "2": _l("More than 12 years of practice and no bad practice record in this cycle"),
+    "3": _l("Passed the exam for the next professional title in this cycle"),
+    "4": _l("Passed standardised residency training as required in this cycle"),
 }
 
 
@@ -58,21 +65,28 @@ class EnrollmentRefused(Refused):
 
 
 def state_text(enrollment):
-    return "未开通报名，请联系医疗卫生机构" if enrollment is None else PHYSICIAN_STATE_TEXT.get(
-        enrollment.state, enrollment.state_label)
+    if enrollment is None:
+        return _("Enrollment not open, please contact your medical institution")
+    return str(PHYSICIAN_STATE_TEXT.get(enrollment.state, enrollment.state_label))
 
 
 def check_editable(enrollment, today=None):
     """The physician may fill in and submit: included, in the window, not already submitted."""
     if enrollment is None or enrollment.state == S.CANCELLED:
-        raise EnrollmentRefused("未开通报名，请联系所在医疗卫生机构将您纳入本考核周期")
+        raise EnrollmentRefused(_("Enrollment is not open for you: please ask your medical "
+                                  "institution to include you in this assessment cycle"))
     window = enrollment.cycle.window("enrollment")
     today = today or datetime.date.today()
     if window is None or not window.is_open(today):
-        span = f"（{window.start_date} ~ {window.end_date}）" if window else ""
-        raise EnrollmentRefused(f"不在医师报名时间内{span}，不能填报或提交")
+        if window is None:
+            raise EnrollmentRefused(_("Outside the physician enrollment period: you cannot fill "
+                                      "in or submit"))
+        raise EnrollmentRefused(_("Outside the physician enrollment period (%(start)s ~ %(end)s): "
+                                  "you cannot fill in or submit",
+                                  start=window.start_date, end=window.end_date))
     if enrollment.state not in EDITABLE_STATES:
-        raise EnrollmentRefused("报名信息已提交，正在审核中，不能修改")
+        raise EnrollmentRefused(_("Your enrollment has been submitted and is being reviewed: "
+                                  "it cannot be changed"))
 
 
 def mark_step_done(enrollment, step):
@@ -84,7 +98,7 @@ def step_done(enrollment, step):
 
 
 def missing_steps(enrollment):
-    return [STEPS[n] for n in STEPS if not step_done(enrollment, n)]
+    return [str(STEPS[n]) for n in STEPS if not step_done(enrollment, n)]
 
 
 # --- eligibility ---------------------------------------------------------------------------
@@ -120,7 +134,7 @@ def eligibility(physician, enrollment):
         "years": years,
         "cutoff": cycle.cutoff_date,
         "first_registration_date": physician.first_registration_date,
-        "conditions": [(code, text, met[code]) for code, text in SIMPLE_CONDITIONS.items()],
+        "conditions": [(code, str(text), met[code]) for code, text in SIMPLE_CONDITIONS.items()],
         "any": any(met.values()),
     }
 
@@ -130,87 +144,100 @@ def eligibility(physician, enrollment):
 
 def validate_practice(physician, department, specialties, institution_id):
     if department is None or department.institution_id != institution_id:
-        raise EnrollmentRefused("请选择本机构的科室")
+        raise EnrollmentRefused(_("Please choose a department of your institution"))
     if not department.enabled:
-        raise EnrollmentRefused(f"科室“{department.name}”已停用，请选择已启用的科室")
+        raise EnrollmentRefused(_('Department "%(name)s" is disabled, please choose an '
+                                  "enabled department", name=department.name))
     allowed = {subject.id for subject in department.subjects}
     if not specialties:
-        raise EnrollmentRefused("请选择从事专业")
+        raise EnrollmentRefused(_("Please choose your specialties"))
     if any(subject.id not in allowed for subject in specialties):
-        raise EnrollmentRefused("从事专业须为所选科室关联的诊疗科目")
+        raise EnrollmentRefused(_("Specialties must be subjects linked to the chosen department"))
     if not physician.is_trainee and not (physician.practice_scope or "").strip():
-        raise EnrollmentRefused("请填写执业范围（规培生除外）")
+        raise EnrollmentRefused(_("Please fill in the practice scope (not required for "
+                                  "resident trainees)"))
 
 
 def validate_procedure(procedure, condition, statement, proof_count):
     if procedure not in PROCEDURE:
-        raise EnrollmentRefused("请选择考核程序")
+        raise EnrollmentRefused(_("Please choose the assessment procedure"))
     if len(statement or "") > STATEMENT_LIMIT:
-        raise EnrollmentRefused(f"个人述职不能超过{STATEMENT_LIMIT}字")
+        raise EnrollmentRefused(_("The personal statement may have at most %(limit)s characters",
+                                  limit=STATEMENT_LIMIT))
     if procedure == PROCEDURE.SIMPLE:
         if condition not in SIMPLE_CONDITIONS:
-            raise EnrollmentRefused("请选择符合的简易程序条件")
+            raise EnrollmentRefused(_("Please choose the simple procedure condition you meet"))
         if proof_count == 0:
-            raise EnrollmentRefused("简易程序须上传证明材料")
+            raise EnrollmentRefused(_("The simple procedure needs proof files"))
         if not (statement or "").strip():
-            raise EnrollmentRefused("简易程序须填写个人述职")
+            raise EnrollmentRefused(_("The simple procedure needs a personal statement"))
 
 
 # --- submission ----------------------------------------------------------------------------
 
 
 def snapshot(enrollment):
-    """Everything the physician submits, as labelled sections (what reviewers read)."""
+    """Everything the physician submits, as labelled sections (what reviewers read).
+
+    Section and field names are translated now, in the current language, because the result
+    is stored as plain JSON (Submission.data) and read back as it was submitted."""
     p = enrollment.physician
     data = enrollment.form_data or {}
     assessment = data.get("assessment", {})
-    yes_no = {"yes": "有", "no": "无"}
-    pass_fail = {"pass": "合格", "fail": "不合格"}
+    yes_no = {"yes": pgettext("record", "Yes"), "no": pgettext("record", "No")}
+    pass_fail = {"pass": _("Qualified"), "fail": _("Unqualified")}
     sections = {
-        "基本信息": {
-            "姓名": p.name, "证件号码": p.id_number, "性别": GENDER.label(p.gender),
-            "民族": p.ethnicity, "出生日期": str(p.birth_date or ""), "学历": p.education,
-            "电子邮件": p.email, "手机号": p.mobile,
+        str(STEPS[1]): {
+            _("Full name"): p.name, _("ID number"): p.id_number,
+            _("Gender"): GENDER.label(p.gender), _("Ethnicity"): p.ethnicity,
+            _("Birth date"): str(p.birth_date or ""), _("Education level"): p.education,
+            _("Email"): p.email, _("Mobile phone"): p.mobile,
         },
-        "执业信息": {
-            "科室": p.department.name if p.department else "",
-            "从事专业": "、".join(sorted(s.name for s in p.specialties)),
-            "职称": TITLE.label(p.title), "职称取得时间": str(p.title_date or ""),
-            "职务": p.position, "任职时间": str(p.position_date or ""),
-            "医师级别": PHYSICIAN_LEVEL.label(p.level), "是否规培生": "是" if p.is_trainee else "否",
-            "执业类别": PRACTICE_CATEGORY.label(p.practice_category),
-            "执业范围": p.practice_scope, "在职状态": EMPLOYMENT.label(p.employment),
-            "资格证书编码": p.qualification_no,
-            "资格证取得时间": str(p.qualification_date or ""),
-            "执业证书编码": p.certificate_no,
-            "执业证取得时间": str(p.certificate_date or ""),
-            "首次注册时间": str(p.first_registration_date or ""),
+        str(STEPS[2]): {
+            _("Department"): p.department.name if p.department else "",
+            _("Specialties"): _(", ").join(sorted(s.name for s in p.specialties)),
+            _("Title"): TITLE.label(p.title), _("Title date"): str(p.title_date or ""),
+            _("Position"): p.position, _("Position date"): str(p.position_date or ""),
+            _("Physician level"): PHYSICIAN_LEVEL.label(p.level),
+            _("Resident trainee"): _("Yes") if p.is_trainee else _("No"),
+            _("Practice category"): PRACTICE_CATEGORY.label(p.practice_category),
+            _("Practice scope"): p.practice_scope,
+            _("Employment"): EMPLOYMENT.label(p.employment),
+            _("Qualification certificate number"): p.qualification_no,
+            _("Qualification date"): str(p.qualification_date or ""),
+            _("Practice certificate number"): p.certificate_no,
+            _("Practice certificate date"): str(p.certificate_date or ""),
+            _("First registration date"): str(p.first_registration_date or ""),
         },
-        "相关经历": {
+        str(STEPS[3]): {
             f"{EXPERIENCE_KIND.label(e.kind)} {i}": " ".join(filter(None, [
-                e.organisation, str(e.start_date or ""), "至", str(e.end_date or ""),
+                e.organisation, str(e.start_date or ""), _("to"), str(e.end_date or ""),
                 e.description]))
             for i, e in enumerate(sorted(p.experiences, key=lambda e: (e.kind, e.id)), start=1)
         },
-        "工作成绩、职业道德": {
-            "良好执业行为记录": yes_no.get(assessment.get("good_record"), ""),
-            "表彰奖励、政府指令性任务、科研成果": assessment.get("good_detail", ""),
-            "不良执业行为记录": yes_no.get(assessment.get("bad_record"), ""),
-            "不良记录说明": assessment.get("bad_detail", ""),
-            "完成工作数量": pass_fail.get(assessment.get("work_quantity"), ""),
-            "接诊病人数（人次/周期）": assessment.get("patients", ""),
-            "手术量（例/周期）": assessment.get("surgeries", ""),
-            "检验/检查量（例/周期）": assessment.get("tests", ""),
-            "查房（次/周期）": assessment.get("ward_rounds", ""),
-            "工作质量": assessment.get("work_quality", ""),
-            "直接认定职业道德不合格的情形": yes_no.get(assessment.get("ethics_fail"), ""),
-            "本周期内通过住院医师规范化培训": yes_no.get(assessment.get("residency_in_cycle"), ""),
+        str(STEPS[4]): {
+            _("Good practice record"): yes_no.get(assessment.get("good_record"), ""),
+            _("Commendations, government tasks and research results"):
+                assessment.get("good_detail", ""),
+            _("Bad practice record"): yes_no.get(assessment.get("bad_record"), ""),
+            _("Bad record details"): assessment.get("bad_detail", ""),
+            _("Work quantity completed"): pass_fail.get(assessment.get("work_quantity"), ""),
+            _("Patients seen (per cycle)"): assessment.get("patients", ""),
+            _("Surgeries (per cycle)"): assessment.get("surgeries", ""),
+            _("Tests and examinations (per cycle)"): assessment.get("tests", ""),
+            _("Ward rounds"): assessment.get("ward_rounds", ""),
+            _("Work quality"): assessment.get("work_quality", ""),
+            _("Circumstances that directly fail professional ethics"):
+                yes_no.get(assessment.get("ethics_fail"), ""),
+            _("Residency training passed in this cycle"):
+                yes_no.get(assessment.get("residency_in_cycle"), ""),
         },
-        "考核程序": {
-            "考核程序": PROCEDURE.label(enrollment.procedure),
-            "简易程序条件": SIMPLE_CONDITIONS.get(enrollment.simple_condition or "", ""),
-            "个人述职": enrollment.statement or "",
-            "证明材料": str(len(data.get("proof_ids", []))) + " 份",
+        str(STEPS[5]): {
+            _("Procedure"): PROCEDURE.label(enrollment.procedure),
+            _("Simple procedure condition"):
+                str(SIMPLE_CONDITIONS.get(enrollment.simple_condition or "", "")),
+            _("Personal statement"): enrollment.statement or "",
+            _("Proof"): _("%(count)s files", count=len(data.get("proof_ids", []))),
         },
     }
     return {section: {k: (v if v is not None else "") for k, v in fields.items()}
@@ -234,13 +261,18 @@ def submit(enrollment, user=None, today=None):
     check_editable(enrollment, today)
     missing = missing_steps(enrollment)
     if missing:
-        raise EnrollmentRefused("请先完成：" + "、".join(missing))
+        raise EnrollmentRefused(_("Please complete first: %(steps)s",
+                                  steps=_(", ").join(missing)))
     try:
         workflow.apply(enrollment, "submit", user=user)
     except workflow.TransitionRefused as refused:
         raise EnrollmentRefused(str(refused)) from None
     version = len(enrollment.submissions) + 1
-    db.session.add(Submission(enrollment=enrollment, version=version, data=snapshot(enrollment)))
+    # Frozen in the system's language, so that what changed between two submissions is about
+    # the physician's data, not about the language each was submitted in.
+    with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
+        data = snapshot(enrollment)
+    db.session.add(Submission(enrollment=enrollment, version=version, data=data))
     enrollment.submitted_at = datetime.datetime.now()
     return enrollment
 

@@ -5,6 +5,8 @@ under the simple procedure, only the professional paper under the general proced
 import datetime
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from app.extensions import db
 from models.base import Refused
@@ -15,7 +17,8 @@ from models.enrollment import PROCEDURE, Exemption
 from models.institution import Institution
 
 WAIVED_PAPER = {PROCEDURE.SIMPLE: "humanities", PROCEDURE.GENERAL: "professional"}
-WAIVED_LABEL = {"humanities": "医学人文测评", "professional": "业务水平测评"}
+WAIVED_LABEL = {"humanities": _l("Medical humanities assessment"),
+                "professional": _l("Professional level assessment")}
 
 
 class ExemptionRefused(Refused):
@@ -23,16 +26,24 @@ class ExemptionRefused(Refused):
 
 
 def conditions():
-    return current_app.config["EXEMPTION_CONDITIONS"]
+    """The configured conditions as text in the current language: what the physician picks,
+    what is stored in Exemption.condition and what a submitted choice is checked against."""
+    return [str(condition) for condition in current_app.config["EXEMPTION_CONDITIONS"]]
 
 
 def _window(enrollment, kind, today=None):
     window = enrollment.cycle.window(kind)
     today = today or datetime.date.today()
     if window is None or not window.is_open(today):
-        span = f"（{window.start_date} ~ {window.end_date}）" if window else ""
-        label = "免考申请" if kind == "exemption_application" else "免考审核"
-        raise ExemptionRefused(f"不在{label}时间内{span}")
+        applying = kind == "exemption_application"
+        if window is None:
+            raise ExemptionRefused(_("Outside the exemption application period") if applying
+                                   else _("Outside the exemption review period"))
+        dates = {"start": window.start_date, "end": window.end_date}
+        raise ExemptionRefused(
+            _("Outside the exemption application period (%(start)s ~ %(end)s)", **dates)
+            if applying else
+            _("Outside the exemption review period (%(start)s ~ %(end)s)", **dates))
 
 
 def latest(enrollment):
@@ -42,7 +53,8 @@ def latest(enrollment):
 
 def check_may_apply(enrollment, today=None):
     if enrollment is None or enrollment.state != S.AWAITING_EXAM:
-        raise ExemptionRefused("报名审核通过（报名完成-等待测评）后方可申请免考")
+        raise ExemptionRefused(_("You may apply for exemption once your enrollment has been "
+                                 "approved (enrollment complete - awaiting assessment)"))
     _window(enrollment, "exemption_application", today)
 
 
@@ -50,12 +62,12 @@ def apply(enrollment, condition, proof, user=None, today=None):
     """Apply, or resubmit after a rejection, with a configured condition and a proof file."""
     check_may_apply(enrollment, today)
     if condition not in conditions():
-        raise ExemptionRefused("请选择免考条件")
+        raise ExemptionRefused(_("Please choose an exemption condition"))
     if proof is None:
-        raise ExemptionRefused("请上传证明材料")
+        raise ExemptionRefused(_("Please upload the proof"))
     current = latest(enrollment)
     if current is not None and current.state != X.REJECTED:
-        raise ExemptionRefused("免考申请已提交，请勿重复提交")
+        raise ExemptionRefused(_("The exemption application has already been submitted"))
     if current is None:
         current = Exemption(enrollment=enrollment, condition=condition, proof=proof,
                             state=X.PENDING)
@@ -84,7 +96,8 @@ def decide(exemption, reviewer_institution, approve, reason=None, user=None, tod
     elif exemption.state == X.PENDING_ASSESSMENT and assessor:
         event = "assessment_approve" if approve else "assessment_reject"
     else:
-        raise ExemptionRefused("该免考申请当前不需要本机构审核")
+        raise ExemptionRefused(_("This exemption application does not currently need this "
+                                 "institution's review"))
     try:
         workflow.apply_exemption(exemption, event, reason=reason, user=user)
     except workflow.TransitionRefused as refused:

@@ -1,6 +1,8 @@
 """Excel reports: 报名进度 as an xlsx file, written in constant memory so that a province-wide
 export of 330,000 rows runs in a worker without holding them all."""
 import xlsxwriter
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from models import Department, Enrollment, Institution, Physician
@@ -8,9 +10,10 @@ from models.enrollment import ENROLLMENT_STATE, PROCEDURE
 from models.physician import PHYSICIAN_LEVEL, PRACTICE_CATEGORY
 from security import idcard
 
-PROGRESS_HEADERS = ["序号", "姓名", "证件号码", "机构", "科室", "执业类别", "医师级别", "考核程序",
-                    "报名状态", "提交时间", "结果"]
-RESULT = {"pass": "合格", "fail": "不合格"}
+PROGRESS_HEADERS = [_l("No."), _l("Full name"), _l("ID number"), _l("Institution"),
+                    _l("Department"), _l("Practice category"), _l("Physician level"),
+                    _l("Procedure"), _l("Enrollment state"), _l("Submitted at"), _l("Outcome")]
+RESULT = {"pass": _l("Passed"), "fail": _l("Failed")}
 
 
 def progress_rows(session, enrollment_ids_query, chunk=2000):
@@ -28,19 +31,20 @@ def progress_rows(session, enrollment_ids_query, chunk=2000):
         .execution_options(yield_per=chunk)
     )
     for index, row in enumerate(session.execute(statement), start=1):
-        (_, name, number, institution, department, category, level, procedure, state,
+        (_id, name, number, institution, department, category, level, procedure, state,
          submitted, result) = row
         yield [index, name, idcard.mask(number), institution, department or "",
                PRACTICE_CATEGORY.label(category), PHYSICIAN_LEVEL.label(level),
                PROCEDURE.label(procedure), ENROLLMENT_STATE.label(state),
-               submitted.strftime("%Y-%m-%d %H:%M") if submitted else "", RESULT.get(result, "")]
+               submitted.strftime("%Y-%m-%d %H:%M") if submitted else "",
+               str(RESULT.get(result, ""))]
 
 
 def write_progress(path, rows):
     book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
-    sheet = book.add_worksheet("报名进度")
+    sheet = book.add_worksheet(_("Enrollment progress"))
     bold = book.add_format({"bold": True, "bg_color": "#DDEBF7"})
-    sheet.write_row(0, 0, PROGRESS_HEADERS, bold)
+    sheet.write_row(0, 0, [str(header) for header in PROGRESS_HEADERS], bold)
     count = 0
     for count, row in enumerate(rows, start=1):
         sheet.write_row(count, 0, row)

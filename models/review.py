@@ -3,14 +3,13 @@ submits or rejects; the assessment institution confirms or rejects back; the adm
 reject after review. Every state change goes through ``models.workflow``."""
 import datetime
 
+from flask_babel import gettext as _
+
 from app.extensions import db
 from models.base import Refused
 from models import workflow
 from models.enrollment import RATING, REVIEW_STAGE, OtherOpinion, ReviewRecord
 from models.institution import Institution
-
-NO_ASSESSMENT_MESSAGE = "当前机构暂未指定考核机构，无法进行此操作，请联系{}"
-
 
 class ReviewRefused(Refused):
     """The review was refused; the message is for the user."""
@@ -20,14 +19,18 @@ def _window_open(enrollment, today=None):
     window = enrollment.cycle.window("enrollment_review")
     today = today or datetime.date.today()
     if window is None or not window.is_open(today):
-        span = f"（{window.start_date} ~ {window.end_date}）" if window else ""
-        raise ReviewRefused(f"不在报名信息审核时间内{span}")
+        if window is None:
+            raise ReviewRefused(_("Outside the enrollment review period"))
+        raise ReviewRefused(_("Outside the enrollment review period (%(start)s ~ %(end)s)",
+                              start=window.start_date, end=window.end_date))
 
 
 def require_assessment_institution(institution):
     """A medical institution with no assessment institution assigned cannot review."""
     if institution.assessment_institution_id is None and not institution.is_assessment:
-        raise ReviewRefused(NO_ASSESSMENT_MESSAGE.format(institution.administration.name))
+        raise ReviewRefused(_("No assessment institution has been assigned to this institution "
+                              "yet, so this cannot be done: please contact %(administration)s",
+                              administration=institution.administration.name))
 
 
 def _apply(enrollment, event, reason=None, user=None):
@@ -40,7 +43,7 @@ def _apply(enrollment, event, reason=None, user=None):
 def add_opinion(enrollment, institution_name, opinion):
     institution_name, opinion = (institution_name or "").strip(), (opinion or "").strip()
     if not institution_name or not opinion:
-        raise ReviewRefused("请填写执业机构名称和意见")
+        raise ReviewRefused(_("Please fill in the practice institution and the opinion"))
     db.session.add(OtherOpinion(enrollment=enrollment, institution_name=institution_name[:128],
                                 opinion=opinion[:2000]))
 
@@ -50,12 +53,13 @@ def review_by_institution(enrollment, reviewer_institution, approve, *, work=Non
                           today=None):
     """The first-level review: 提交 with both ratings, or 驳回 with a reason."""
     if enrollment.institution_id != reviewer_institution.id:
-        raise ReviewRefused("只能审核本机构的医师")
+        raise ReviewRefused(_("You can only review physicians of your own institution"))
     require_assessment_institution(reviewer_institution)
     _window_open(enrollment, today)
     if approve:
         if work not in RATING or ethics not in RATING:
-            raise ReviewRefused("请评定工作成绩和职业道德：合格/不合格")
+            raise ReviewRefused(_("Please rate work performance and professional ethics: "
+                                  "qualified/unqualified"))
         _apply(enrollment, "institution_approve", user=user)
         enrollment.work_rating, enrollment.ethics_rating = work, ethics
     else:
@@ -72,13 +76,14 @@ def review_by_assessment(enrollment, assessor, confirm, *, reason=None, user=Non
     """复核: confirm (a 不合格 rating then makes the cycle result 不合格) or reject back."""
     institution = db.session.get(Institution, enrollment.institution_id)
     if institution.assessment_institution_id != assessor.id:
-        raise ReviewRefused("该医师所在机构不属于本考核机构负责范围")
+        raise ReviewRefused(_("This physician's institution is not one this assessment "
+                              "institution is responsible for"))
     _window_open(enrollment, today)
     if confirm:
         unqualified = RATING.FAIL in (enrollment.work_rating, enrollment.ethics_rating)
         if unqualified:
             _apply(enrollment, "rated_unqualified", user=user,
-                   reason="工作成绩或职业道德评定为不合格")
+                   reason=_("Work performance or professional ethics rated unqualified"))
             enrollment.result = "fail"
         else:
             _apply(enrollment, "assessment_confirm", user=user)

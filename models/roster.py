@@ -4,6 +4,8 @@ delete. Plain functions over the models; each refuses with a message for the use
 import datetime
 from collections import Counter
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import insert, select
 
 from app.extensions import db
@@ -16,7 +18,8 @@ from models.enrollment import ENROLLMENT_STATE, Enrollment
 from models.physician import ROSTER_STATUS, TRANSFER_REASON, Physician
 from security import idcard, roles
 
-DUPLICATE_MESSAGE = "医师已存在, 请前往【调入医师】模块查询"
+DUPLICATE_MESSAGE = _l("The physician already exists, please look them up under "
+                       "[Transfer in physician]")
 
 
 class RosterError(Refused):
@@ -26,10 +29,11 @@ class RosterError(Refused):
 def _window_check(cycle, kind, today=None):
     window = cycle.window(kind) if cycle is not None else None
     if window is None:
-        raise RosterError("当前没有进行中的考核周期")
+        raise RosterError(_("There is no assessment cycle in progress"))
     today = today or datetime.date.today()
     if today > window.end_date:
-        raise RosterError(f"{window.kind_label}已截止（{window.start_date} ~ {window.end_date}）")
+        raise RosterError(_("%(stage)s has closed (%(start)s ~ %(end)s)", stage=window.kind_label,
+                            start=window.start_date, end=window.end_date))
 
 
 def include(physicians, cycle, user=None, today=None):
@@ -37,7 +41,8 @@ def include(physicians, cycle, user=None, today=None):
     _window_check(cycle, "enrollment", today)
     out = [p.name for p in physicians if p.roster_status != ROSTER_STATUS.ACTIVE]
     if out:
-        raise RosterError(f"医师{'、'.join(out[:5])}已调离本机构，不能允许报名")
+        raise RosterError(_("Physicians %(names)s have been transferred out of this institution "
+                            "and cannot be allowed to enroll", names=_(", ").join(out[:5])))
     ids = [p.id for p in physicians]
     existing = {
         e.physician_id: e
@@ -98,11 +103,11 @@ def check_new(physician):
     enabled. ``physician`` is not yet saved; ``institution_id`` is set."""
     number = physician.id_number
     if find_by_id_number(number) is not None:
-        raise RosterError(DUPLICATE_MESSAGE)
+        raise RosterError(str(DUPLICATE_MESSAGE))
     department = physician.department
     if department is not None and (department.institution_id != physician.institution_id
                                    or not department.enabled):
-        raise RosterError("请选择本机构已启用的科室")
+        raise RosterError(_("Please choose an enabled department of this institution"))
     physician.id_number = idcard.normalize(number)
     physician.roster_status = ROSTER_STATUS.ACTIVE
     if physician.birth_date is None:
@@ -131,18 +136,19 @@ def register(physician, user=None):
 
 def still_practising_message(physician):
     at = physician.institution.name if physician.institution else ""
-    return f"该医师仍在【{at}】执业，需原机构先办理调离后方可调入"
+    return _("The physician still practises at [%(institution)s]: the former institution must "
+             "transfer them out before they can be taken in", institution=at)
 
 
 def transfer_out(physician, reason, detail, user=None):
     """调离: the physician leaves the institution and can be taken in elsewhere."""
     if physician.roster_status != ROSTER_STATUS.ACTIVE:
-        raise RosterError("该医师已调离")
+        raise RosterError(_("The physician has already been transferred out"))
     if reason not in TRANSFER_REASON:
-        raise RosterError("请选择调离原因")
+        raise RosterError(_("Please choose the reason for the transfer"))
     detail = (detail or "").strip()
     if reason == TRANSFER_REASON.OTHER and not detail:
-        raise RosterError("调离原因为“其他”时，请填写详细说明")
+        raise RosterError(_('When the reason is "Other", please give the details'))
     institution = physician.institution
     physician.roster_status = ROSTER_STATUS.TRANSFERRED_OUT
     physician.transfer_reason = reason
@@ -150,8 +156,10 @@ def transfer_out(physician, reason, detail, user=None):
     physician.previous_institution_id = physician.institution_id
     physician.institution_id = None
     physician.department_id = None
+    label = TRANSFER_REASON.label(reason)
     audit("physician", physician.id, "transfer_out", institution=institution,
-          reason=f"{TRANSFER_REASON.label(reason)}{('：' + detail) if detail else ''}", user=user)
+          reason=_("%(reason)s: %(detail)s", reason=label, detail=detail) if detail else label,
+          user=user)
 
 
 def transfer_in(physician, institution, department=None, user=None):
@@ -160,7 +168,7 @@ def transfer_in(physician, institution, department=None, user=None):
         raise RosterError(still_practising_message(physician))
     if department is not None and (department.institution_id != institution.id
                                    or not department.enabled):
-        raise RosterError("请选择本机构已启用的科室")
+        raise RosterError(_("Please choose an enabled department of this institution"))
     physician.roster_status = ROSTER_STATUS.ACTIVE
     physician.institution_id = institution.id
     physician.department_id = department.id if department is not None else None
@@ -173,7 +181,8 @@ def delete(physician, user=None):
     """删除: only a physician with no enrollment history; their account goes too."""
     if db.session.scalars(select(Enrollment.id).where(Enrollment.physician_id == physician.id)
                           ).first() is not None:
-        raise RosterError("该医师已有报名记录，不能删除；如已离开本机构，请办理调离")
+        raise RosterError(_("The physician has enrollment records and cannot be deleted; if "
+                            "they have left this institution, transfer them out"))
     audit("physician", physician.id, "delete", institution=physician.institution,
           reason=f"{physician.name} {idcard.mask(physician.id_number)}", user=user)
     for account in db.session.scalars(select(AppUser).where(AppUser.physician_id == physician.id)):

@@ -6,10 +6,12 @@ import zipfile
 from dataclasses import dataclass, field
 
 import xlsxwriter
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from openpyxl import load_workbook
 
 from app.extensions import db
-from models.base import Refused
+from models.base import Refused, TextList
 from models import Department, Physician
 from models import roster
 from models.physician import GENDER, PHYSICIAN_LEVEL, PRACTICE_CATEGORY
@@ -18,18 +20,20 @@ from security import idcard
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 5000
 COLUMNS = [
-    ("name", "姓名*"),
-    ("id_number", "证件号码*"),
-    ("gender", "性别*"),
-    ("department", "科室*"),
-    ("practice_category", "执业类别*"),
-    ("level", "医师级别*"),
-    ("certificate_no", "执业证书编码"),
-    ("certificate_date", "执业证取得时间"),
-    ("first_registration_date", "首次注册时间"),
-    ("mobile", "手机号码"),
+    ("name", _l("Full name*")),
+    ("id_number", _l("ID number*")),
+    ("gender", _l("Gender*")),
+    ("department", _l("Department*")),
+    ("practice_category", _l("Practice category*")),
+    ("level", _l("Physician level*")),
+    ("certificate_no", _l("Practice certificate number")),
+    ("certificate_date", _l("Practice certificate date")),
+    ("first_registration_date", _l("First registration date")),
+    ("mobile", _l("Mobile number")),
 ]
-HEADERS = [header for _, header in COLUMNS]
+# The template's header row, read in the current language (the template is downloaded and
+# uploaded again in the language of the page, as its drop-down lists are).
+HEADERS = TextList(header for _key, header in COLUMNS)
 
 
 class ImportRefused(Refused):
@@ -51,7 +55,7 @@ def template_bytes(departments):
     """The xlsx template with the headers and drop-down lists for the coded columns."""
     buffer = io.BytesIO()
     book = xlsxwriter.Workbook(buffer, {"in_memory": True})
-    sheet = book.add_worksheet("医师名单")
+    sheet = book.add_worksheet(_("Physician roster"))
     bold = book.add_format({"bold": True, "bg_color": "#DDEBF7"})
     text = book.add_format({"num_format": "@"})
     for col, header in enumerate(HEADERS):
@@ -59,14 +63,14 @@ def template_bytes(departments):
         sheet.set_column(col, col, 18, text if col in (1, 6, 9) else None)
     lists = {
         2: [GENDER.label(v) for v in GENDER.values()],
-        3: [d.name for d in departments][:200] or ["（请先创建科室）"],
+        3: [d.name for d in departments][:200] or [_("(create a department first)")],
         4: [PRACTICE_CATEGORY.label(v) for v in PRACTICE_CATEGORY.values()],
         5: [PHYSICIAN_LEVEL.label(v) for v in PHYSICIAN_LEVEL.values()],
     }
     for col, values in lists.items():
         sheet.data_validation(1, col, MAX_ROWS, col, {"validate": "list", "source": values})
-    sheet.write_comment(0, 1, "18位或15位身份证号码，请设置为文本格式")
-    sheet.write_comment(0, 7, "日期格式：2020-01-31")
+    sheet.write_comment(0, 1, _("18-digit or 15-digit ID card number; format the cells as text"))
+    sheet.write_comment(0, 7, _("Date format: 2020-01-31"))
     book.close()
     return buffer.getvalue()
 
@@ -81,7 +85,8 @@ def _date(value, label):
     try:
         return datetime.datetime.strptime(str(value).strip().replace("/", "-"), "%Y-%m-%d").date()
     except ValueError:
-        raise ValueError(f"{label}格式不正确，应为2020-01-31") from None
+        raise ValueError(_("%(field)s is not in the right format, expected 2020-01-31",
+                           field=label)) from None
 
 
 def _text(value):
@@ -95,23 +100,26 @@ def _text(value):
 def read_rows(data):
     """The data rows of an uploaded file, or ImportRefused for the file as a whole."""
     if len(data) > MAX_BYTES:
-        raise ImportRefused("文件过大，请上传不超过5MB的xlsx文件")
+        raise ImportRefused(_("The file is too large: upload an xlsx file of at most 5MB"))
     if not data.startswith(b"PK") or not zipfile.is_zipfile(io.BytesIO(data)):
-        raise ImportRefused("文件格式不正确，请使用下载的模板（xlsx格式）")
+        raise ImportRefused(_("Wrong file format: use the downloaded template (xlsx)"))
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception:  # openpyxl raises many kinds for a broken or foreign zip
-        raise ImportRefused("文件无法读取，请使用下载的模板（xlsx格式）") from None
+        raise ImportRefused(_("The file cannot be read: use the downloaded template (xlsx)")
+                            ) from None
     sheet = book.worksheets[0]
     rows = sheet.iter_rows(values_only=True)
     header = [_text(cell) for cell in next(rows, ())][: len(HEADERS)]
     if header != HEADERS:
-        raise ImportRefused("表头与模板不一致，请下载最新模板后填写")
+        raise ImportRefused(_("The header row differs from the template: download the latest "
+                              "template and fill it in"))
     body = [row for row in rows if any(_text(cell) for cell in row)]
     if not body:
-        raise ImportRefused("文件中没有医师数据")
+        raise ImportRefused(_("The file holds no physicians"))
     if len(body) > MAX_ROWS:
-        raise ImportRefused(f"一次最多导入{MAX_ROWS}名医师")
+        raise ImportRefused(_("At most %(count)s physicians can be imported at a time",
+                              count=MAX_ROWS))
     return body
 
 
@@ -124,7 +132,7 @@ def import_roster(data, institution, user=None):
     parsed = []
     result = ImportResult()
     for index, row in enumerate(rows, start=2):
-        values = dict(zip([key for key, _ in COLUMNS], list(row) + [None] * len(COLUMNS)))
+        values = dict(zip([key for key, _label in COLUMNS], list(row) + [None] * len(COLUMNS)))
         name = _text(values["name"])
         try:
             fields = _row_fields(values, name, departments)
@@ -133,7 +141,8 @@ def import_roster(data, institution, user=None):
             continue
         number = fields["id_number"]
         if number in numbers:
-            result.rejected.append((index, name, f"与第{numbers[number]}行证件号码重复"))
+            result.rejected.append((index, name, _("Same ID number as row %(row)s",
+                                                   row=numbers[number])))
             continue
         numbers[number] = index
         parsed.append((index, name, fields))
@@ -141,7 +150,7 @@ def import_roster(data, institution, user=None):
         Physician.id_number.in_(list(numbers)))} if numbers else set()
     for index, name, fields in parsed:
         if fields["id_number"] in existing:
-            result.rejected.append((index, name, roster.DUPLICATE_MESSAGE))
+            result.rejected.append((index, name, str(roster.DUPLICATE_MESSAGE)))
             continue
         physician = Physician(**fields, institution_id=institution.id)
         physician.institution = institution
@@ -153,31 +162,34 @@ def import_roster(data, institution, user=None):
 
 def _row_fields(values, name, departments):
     if not name:
-        raise ValueError("姓名不能为空")
+        raise ValueError(_("The name is empty"))
     raw_id = _text(values["id_number"])
     if not raw_id:
-        raise ValueError("证件号码不能为空")
+        raise ValueError(_("The ID number is empty"))
     try:
         number = idcard.normalize(raw_id)
     except idcard.InvalidIdNumber as error:
         raise ValueError(str(error)) from None
     gender = _choice(GENDER, _text(values["gender"]))
     if gender is None:
-        raise ValueError("性别应为“男”或“女”")
+        raise ValueError(_('Gender must be "Male" or "Female"'))
     department = departments.get(_text(values["department"]))
     if department is None:
-        raise ValueError(f"科室“{_text(values['department'])}”不存在，请先在【科室信息】中创建")
+        raise ValueError(_('Department "%(name)s" does not exist: create it under '
+                           "[Departments] first", name=_text(values["department"])))
     if not department.enabled:
-        raise ValueError(f"科室“{department.name}”已停用")
+        raise ValueError(_('Department "%(name)s" is disabled', name=department.name))
     category = _choice(PRACTICE_CATEGORY, _text(values["practice_category"]))
     if category is None:
-        raise ValueError("执业类别应为临床、中医、口腔或公共卫生")
+        raise ValueError(_("The practice category must be Clinical, Traditional Chinese "
+                           "medicine, Dental or Public health"))
     level = _choice(PHYSICIAN_LEVEL, _text(values["level"]))
     if level is None:
-        raise ValueError("医师级别应为执业医师或执业助理医师")
+        raise ValueError(_("The physician level must be Licensed physician or Licensed "
+                           "assistant physician"))
     mobile = _text(values["mobile"])
     if mobile and not (len(mobile) == 11 and mobile.isdigit() and mobile[0] == "1"):
-        raise ValueError("手机号码格式不正确")
+        raise ValueError(_("Wrong mobile number format"))
     return {
         "name": name[:64],
         "id_number": number,
@@ -186,7 +198,8 @@ def _row_fields(values, name, departments):
         "practice_category": category,
         "level": level,
         "certificate_no": _text(values["certificate_no"])[:32] or None,
-        "certificate_date": _date(values["certificate_date"], "执业证取得时间"),
-        "first_registration_date": _date(values["first_registration_date"], "首次注册时间"),
+        "certificate_date": _date(values["certificate_date"], _("Practice certificate date")),
+        "first_registration_date": _date(values["first_registration_date"],
+                                         _("First registration date")),
         "mobile": mobile or None,
     }

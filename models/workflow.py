@@ -7,6 +7,9 @@ transition writes the audit log with who, when, from, to and why.
 """
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
 from models.base import Refused
 from models.audit import record as audit
 from models.enrollment import ENROLLMENT_STATE as S
@@ -23,8 +26,12 @@ class Event:
     sources: tuple
     target: str
     needs_reason: bool = False
-    refusal: str = "当前状态下不能进行此操作"
+    refusal: str = _l("This cannot be done in the current state")
 
+
+_NOT_AWAITING_INSTITUTION = _l("This enrollment is not awaiting the medical institution's review")
+_NOT_AWAITING_ASSESSMENT = _l("This enrollment is not awaiting the assessment institution's "
+                              "re-review")
 
 _NOT_YET_REVIEWED = (
     S.PENDING_ENROLLMENT,
@@ -37,23 +44,25 @@ EVENTS = {
     event.name: event
     for event in (
         Event("cancel", _NOT_YET_REVIEWED, S.CANCELLED, needs_reason=True,
-              refusal="该医师报名信息已审核，不能取消报名；如需取消，请联系卫生行政部门驳回"),
+              refusal=_l("The physician's enrollment has been reviewed and cannot be cancelled; "
+                         "to cancel it, ask the health administration to reject it")),
         Event("reinclude", (S.CANCELLED,), S.PENDING_ENROLLMENT),
         Event("submit", (S.PENDING_ENROLLMENT, S.REJECTED_BY_INSTITUTION,
                          S.REJECTED_BY_ADMINISTRATION), S.PENDING_INSTITUTION_REVIEW,
-              refusal="报名信息已提交，请勿重复提交"),
+              refusal=_l("The enrollment has already been submitted")),
         Event("institution_approve", (S.PENDING_INSTITUTION_REVIEW, S.RETURNED_BY_ASSESSMENT),
-              S.PENDING_ASSESSMENT_REVIEW, refusal="该报名信息不在待医疗卫生机构审核状态"),
+              S.PENDING_ASSESSMENT_REVIEW, refusal=_NOT_AWAITING_INSTITUTION),
         Event("institution_reject", (S.PENDING_INSTITUTION_REVIEW, S.RETURNED_BY_ASSESSMENT),
               S.REJECTED_BY_INSTITUTION, needs_reason=True,
-              refusal="该报名信息不在待医疗卫生机构审核状态"),
+              refusal=_NOT_AWAITING_INSTITUTION),
         Event("assessment_confirm", (S.PENDING_ASSESSMENT_REVIEW,), S.AWAITING_EXAM,
-              refusal="该报名信息不在待考核机构复核状态"),
+              refusal=_NOT_AWAITING_ASSESSMENT),
         Event("assessment_reject", (S.PENDING_ASSESSMENT_REVIEW,), S.RETURNED_BY_ASSESSMENT,
-              needs_reason=True, refusal="该报名信息不在待考核机构复核状态"),
+              needs_reason=True, refusal=_NOT_AWAITING_ASSESSMENT),
         Event("administration_reject", (S.PENDING_ASSESSMENT_REVIEW, S.AWAITING_EXAM),
               S.REJECTED_BY_ADMINISTRATION, needs_reason=True,
-              refusal="只能驳回已完成机构审核、尚未考核的报名信息"),
+              refusal=_l("Only enrollments reviewed by the institutions and not yet assessed "
+                         "can be rejected")),
         Event("rated_unqualified", (S.PENDING_ASSESSMENT_REVIEW, S.AWAITING_EXAM), S.FAILED,
               needs_reason=True),
         Event("exam_passed", (S.AWAITING_EXAM, S.AWAITING_MAKEUP), S.PASSED),
@@ -64,19 +73,22 @@ EVENTS = {
 }
 
 
-_EXEMPTION_PENDING = "该免考申请不在待审核状态"
+_EXEMPTION_PENDING = _l("This exemption application is not awaiting review")
+_EXEMPTION_NOT_AWAITING_ASSESSMENT = _l("This exemption application is not awaiting the "
+                                        "assessment institution's re-review")
 EXEMPTION_EVENTS = {
     event.name: event
     for event in (
-        Event("resubmit", (X.REJECTED,), X.PENDING, refusal="免考申请已提交，请勿重复提交"),
+        Event("resubmit", (X.REJECTED,), X.PENDING,
+              refusal=_l("The exemption application has already been submitted")),
         Event("institution_approve", (X.PENDING,), X.PENDING_ASSESSMENT,
               refusal=_EXEMPTION_PENDING),
         Event("institution_reject", (X.PENDING,), X.REJECTED, needs_reason=True,
               refusal=_EXEMPTION_PENDING),
         Event("assessment_approve", (X.PENDING_ASSESSMENT,), X.APPROVED,
-              refusal="该免考申请不在待考核机构复核状态"),
+              refusal=_EXEMPTION_NOT_AWAITING_ASSESSMENT),
         Event("assessment_reject", (X.PENDING_ASSESSMENT,), X.REJECTED, needs_reason=True,
-              refusal="该免考申请不在待考核机构复核状态"),
+              refusal=_EXEMPTION_NOT_AWAITING_ASSESSMENT),
     )
 }
 
@@ -88,10 +100,10 @@ def allowed(enrollment, event_name):
 def _move(record, events, event_name, entity, institution, reason, user):
     event = events[event_name]
     if record.state not in event.sources:
-        raise TransitionRefused(event.refusal)
+        raise TransitionRefused(str(event.refusal))
     reason = (reason or "").strip() or None
     if event.needs_reason and not reason:
-        raise TransitionRefused("请填写原因")
+        raise TransitionRefused(_("Please give the reason"))
     before = record.state
     record.state = event.target
     if event.needs_reason:

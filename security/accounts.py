@@ -3,6 +3,7 @@ mobile binding. Views translate HTTP to these calls."""
 import datetime
 
 from flask import current_app
+from flask_babel import gettext as _
 from werkzeug.security import check_password_hash
 
 from app.extensions import db
@@ -29,7 +30,8 @@ def find_login_user(kind, login):
     """The account a login form names: staff by account, physicians by any form of their ID."""
     login = (login or "").strip()
     if not login:
-        raise LoginRefused("请输入账号" if kind == STAFF else "请输入证件号码")
+        raise LoginRefused(_("Please enter your account") if kind == STAFF
+                           else _("Enter your ID number"))
     if kind == PHYSICIAN:
         try:
             login = idcard.normalize(login)
@@ -38,11 +40,13 @@ def find_login_user(kind, login):
     user = db.session.query(AppUser).filter(AppUser.username == login).first()
     if user is None:
         if kind == PHYSICIAN:
-            raise LoginRefused("该证件号码尚未在系统中登记，请联系所在医疗机构")
-        raise LoginRefused("账号或密码错误")
+            raise LoginRefused(_("This ID number is not registered in the system, please "
+                                 "contact your medical institution"))
+        raise LoginRefused(_("Wrong account or password"))
     is_physician = _has_role(user, roles.PHYSICIAN)
     if is_physician != (kind == PHYSICIAN):
-        raise LoginRefused("账号或密码错误" if kind == STAFF else "请使用机构登录入口")
+        raise LoginRefused(_("Wrong account or password") if kind == STAFF
+                           else _("Please use the institution login"))
     return user
 
 
@@ -51,12 +55,12 @@ def authenticate(kind, login, password, now=None):
     now = now or datetime.datetime.now()
     user = find_login_user(kind, login)
     if not user.active:
-        raise LoginRefused("账号已停用，请联系上级管理员")
+        raise LoginRefused(_("The account is disabled, please contact the administrator above"))
     if user.locked_until and user.locked_until > now:
-        raise LoginRefused(
-            f"密码错误次数过多，账号已锁定，请于{user.locked_until:%H:%M}后再试，"
-            "或联系上级管理员重置密码"
-        )
+        raise LoginRefused(_(
+            "Too many wrong passwords: the account is locked. Try again after %(time)s or ask "
+            "the administrator above to reset the password",
+            time=f"{user.locked_until:%H:%M}"))
     if not password or not user.password or not check_password_hash(user.password, password):
         limit = current_app.config["LOGIN_MAX_FAILURES"]
         user.fail_login_count = (user.fail_login_count or 0) + 1
@@ -65,9 +69,11 @@ def authenticate(kind, login, password, now=None):
             user.locked_until = now + datetime.timedelta(minutes=minutes)
             user.fail_login_count = 0
             db.session.commit()
-            raise LoginRefused(f"密码错误次数过多，账号已锁定{minutes}分钟")
+            raise LoginRefused(_("Too many wrong passwords: the account is locked for "
+                                 "%(minutes)s minutes", minutes=minutes))
         db.session.commit()
-        raise LoginRefused(f"账号或密码错误，还可尝试{limit - user.fail_login_count}次")
+        raise LoginRefused(_("Wrong account or password, %(left)s attempts left",
+                             left=limit - user.fail_login_count))
     user.fail_login_count = 0
     user.locked_until = None
     user.last_login = now
@@ -78,14 +84,14 @@ def authenticate(kind, login, password, now=None):
 
 def change_password(user, old_password, new_password, confirm):
     if not check_password_hash(user.password or "", old_password or ""):
-        raise AccountError("原密码不正确")
+        raise AccountError(_("The current password is wrong"))
     if new_password != confirm:
-        raise AccountError("两次输入的新密码不一致")
+        raise AccountError(_("The two new passwords differ"))
     problem = complexity_error(new_password)
     if problem:
         raise AccountError(problem)
     if new_password == old_password:
-        raise AccountError("新密码不能与原密码相同")
+        raise AccountError(_("The new password must differ from the current one"))
     user.password = hash_password(new_password)
     user.must_change_password = False
     db.session.commit()
@@ -114,7 +120,7 @@ def valid_mobile(mobile):
 
 def send_mobile_code(user, mobile):
     if not valid_mobile(mobile):
-        raise AccountError("请输入正确的11位手机号码")
+        raise AccountError(_("Please enter a valid 11-digit mobile number"))
     try:
         sms.send_code(mobile.strip(), "bind", user_id=user.id)
     except sms.SmsError as error:
@@ -123,7 +129,7 @@ def send_mobile_code(user, mobile):
 
 def bind_mobile(user, mobile, code):
     if not valid_mobile(mobile):
-        raise AccountError("请输入正确的11位手机号码")
+        raise AccountError(_("Please enter a valid 11-digit mobile number"))
     try:
         sms.consume_code(mobile.strip(), "bind", code)
     except sms.SmsError as error:
@@ -141,7 +147,8 @@ def create_account(username, role_names, *, name=None, password=None, password_h
 
     found = db.session.query(Role).filter(Role.name.in_(role_names)).all()
     if len(found) != len(set(role_names)):
-        raise AccountError(f"未知角色: {set(role_names) - {r.name for r in found}}")
+        raise AccountError(_("Unknown roles: %(roles)s",
+                             roles=set(role_names) - {r.name for r in found}))
     user = AppUser(
         username=username,
         first_name=name or username,

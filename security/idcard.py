@@ -6,6 +6,8 @@ it to the one stored 18-character form instead.
 import datetime
 import re
 
+from flask_babel import gettext as _
+
 _WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 _CHECK = "10X98765432"
 
@@ -33,15 +35,17 @@ def normalize(raw):
     if re.fullmatch(r"\d{15}", text):
         first17 = text[:6] + "19" + text[6:]
         if not _valid_birth(first17[6:14]):
-            raise InvalidIdNumber("证件号码中的出生日期不正确")
+            raise InvalidIdNumber(_("The birth date in the ID number is wrong"))
         return first17 + check_character(first17)
     if re.fullmatch(r"\d{17}[\dX]", text):
         if not _valid_birth(text[6:14]):
-            raise InvalidIdNumber("证件号码中的出生日期不正确")
+            raise InvalidIdNumber(_("The birth date in the ID number is wrong"))
         if check_character(text[:17]) != text[17]:
-            raise InvalidIdNumber("证件号码校验位不正确，请核对后重新输入")
+            raise InvalidIdNumber(_("The check digit of the ID number is wrong, please check it "
+                                    "and enter it again"))
         return text
-    raise InvalidIdNumber("证件号码格式不正确，应为18位或15位身份证号码")
+    raise InvalidIdNumber(_("Wrong ID number format: it should be an 18-digit or 15-digit ID "
+                            "card number"))
 
 
 def is_valid(raw):

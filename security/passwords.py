@@ -3,17 +3,20 @@ import re
 import string
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from werkzeug.security import generate_password_hash
 
 MIN_LENGTH = 8
-RULE_TEXT = "密码至少8位，且须包含大写字母、小写字母、数字、特殊字符中的至少三种"
+RULE_TEXT = _l("At least 8 characters, with at least three of: upper-case letters, lower-case "
+               "letters, digits, special characters")
 
 
 def complexity_error(password):
-    """None when the password is acceptable, else the Chinese message saying why not."""
+    """None when the password is acceptable, else the message saying why not."""
     password = password or ""
     if len(password) < MIN_LENGTH:
-        return RULE_TEXT
+        return str(RULE_TEXT)
     classes = [
         bool(re.search(r"[A-Z]", password)),
         bool(re.search(r"[a-z]", password)),
@@ -21,9 +24,9 @@ def complexity_error(password):
         any(ch in string.punctuation for ch in password),
     ]
     if sum(classes) < 3:
-        return RULE_TEXT
+        return str(RULE_TEXT)
     if password == current_app.config["INITIAL_PASSWORD"]:
-        return "新密码不能与初始密码相同"
+        return _("The new password must differ from the initial password")
     return None
 
 

@@ -9,6 +9,7 @@ import logging
 import secrets
 
 from flask import current_app
+from flask_babel import gettext as _
 from werkzeug.utils import import_string
 
 from app.extensions import db
@@ -40,10 +41,11 @@ def send_code(mobile, purpose, user_id=None):
     )
     now = datetime.datetime.now()
     if recent and (now - recent.created_at).total_seconds() < 60:
-        raise SmsError("验证码发送过于频繁，请60秒后再试")
+        raise SmsError(_("Codes are requested too often, please try again in 60 seconds"))
     code = f"{secrets.randbelow(10**6):06d}"
     ttl = current_app.config["SMS_CODE_TTL_SECONDS"]
-    body = f"【医师定期考核】您的验证码为{code}，{ttl // 60}分钟内有效，请勿泄露。"
+    body = _("[Physician periodic assessment] Your verification code is %(code)s, valid for "
+             "%(minutes)s minutes. Do not share it.", code=code, minutes=ttl // 60)
     message = SmsMessage(
         mobile=mobile,
         purpose=purpose,
@@ -72,10 +74,10 @@ def consume_code(mobile, purpose, code):
         .first()
     )
     if message is None:
-        raise SmsError("短信验证码不正确")
+        raise SmsError(_("The SMS code is wrong"))
     if message.used_at is not None:
-        raise SmsError("短信验证码已使用，请重新获取")
+        raise SmsError(_("The SMS code has been used, please get a new one"))
     if message.expires_at < datetime.datetime.now():
-        raise SmsError("短信验证码已过期，请重新获取")
+        raise SmsError(_("The SMS code has expired, please get a new one"))
     message.used_at = datetime.datetime.now()
     return message

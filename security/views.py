@@ -5,6 +5,7 @@ from flask_appbuilder.security.views import AuthDBView
 from flask_appbuilder.baseviews import BaseView
 from flask_appbuilder.security.decorators import has_access, no_cache
 from flask_appbuilder.utils.base import get_safe_redirect
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_user
 from flask_wtf import FlaskForm
@@ -56,14 +57,14 @@ class DingkaoAuthView(AuthDBView):
 
     def _try_login(self, form):
         if not form.validate():
-            return "页面已过期，请刷新后重新登录"
+            return _("The page has expired, please refresh it and log in again")
         kind = form.kind.data if form.kind.data in (accounts.STAFF, accounts.PHYSICIAN) else None
         if kind is None:
-            return "请选择登录类型"
+            return _("Please choose how to log in")
         if not form.agree.data:
-            return "请阅读并接受《服务协议》和《隐私条款》"
+            return _("Please read and accept the Service Agreement and the Privacy Terms")
         if not captcha.verify(form.captcha.data):
-            return "验证码错误，请重新输入"
+            return _("Wrong captcha, please enter it again")
         try:
             user = accounts.authenticate(kind, form.username.data, form.password.data)
         except accounts.LoginRefused as refused:
@@ -139,4 +140,4 @@ class AccountView(BaseView):
             accounts.send_mobile_code(g.user, request.form.get("mobile"))
         except accounts.AccountError as refused:
             return jsonify(ok=False, message=str(refused)), 400
-        return jsonify(ok=True, message="验证码已发送，5分钟内有效")
+        return jsonify(ok=True, message=_("The code has been sent, it is valid for 5 minutes"))

@@ -4,6 +4,7 @@ from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder import ModelView, action, expose
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from app.extensions import db
@@ -105,7 +106,7 @@ def _display(value):
     if value is True or value is False:
         return str(_l("Yes") if value else _l("No"))
     if isinstance(value, (list, tuple)):
-        return "、".join(str(item) for item in value)
+        return _(", ").join(str(item) for item in value)
     return value
 
 
@@ -208,7 +209,7 @@ class ConsoleView(ScopedModelView):
         """A fresh filter set from `_flt_<index>_<column>` arguments, as the list reads them."""
         filters = self._install_search_filters(self.datamodel.get_filters(self.search_columns))
         for key, value in args.items():
-            index, _, column = key.partition("_flt_")[2].partition("_")
+            index, _sep, column = key.partition("_flt_")[2].partition("_")
             if key.startswith("_flt_") and index.isdigit() and column:
                 filters.add_filter_index(column, int(index), value)
         return filters
@@ -231,7 +232,8 @@ class ResetPasswordMixin:
             "fa-key", single=True, multiple=True)
     def reset_password(self, items):
         if not all(self.may_reset(item) for item in items):
-            flash("只能重置下级账号的密码，本级账号请在【账户设置】中修改密码", "danger")
+            flash(_("Only accounts of the levels below can be reset; change your own password "
+                    "under [Account settings]"), "danger")
             return self.back()
         link = getattr(AppUser, self.account_link)
         users = db.session.query(AppUser).filter(link.in_([i.id for i in items]))

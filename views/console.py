@@ -10,6 +10,7 @@ from flask_appbuilder import action, expose
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.filters import FilterEqual, FilterRelationOneToManyEqual
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from app.extensions import db
@@ -113,7 +114,8 @@ class InstitutionView(ResetPasswordMixin, ConsoleView):
             audit("institution", item.id, "open_application" if value else "close_application",
                   institution=item)
         db.session.commit()
-        flash("已开通考核机构申请权限" if value else "已关闭考核机构申请权限", "success")
+        flash(_("Assessment institution application opened") if value
+              else _("Assessment institution application closed"), "success")
         return self.back()
 
     @action("open_application", _l("Open application"),
@@ -129,15 +131,17 @@ class InstitutionView(ResetPasswordMixin, ConsoleView):
 
     def before_save(self, item):
         if item.administration is None:
-            raise ValueError("请选择所属卫生行政部门")
+            raise ValueError(_("Please choose the competent administration"))
         item.admin_path = item.administration.path
         item.account = (item.account or "").strip()
         chosen = item.assessment_institution
         if chosen is not None and (not chosen.is_assessment or chosen is item):
-            raise ValueError("所属考核机构须为其他已具有考核机构身份的机构")
+            raise ValueError(_("The assigned assessment institution must be another institution "
+                               "that is already an assessment institution"))
         if item.id is None and db.session.query(AppUser.id).filter_by(
                 username=item.account).first():
-            raise ValueError(f"账号“{item.account}”已被使用")
+            raise ValueError(_('The account "%(account)s" is already in use',
+                               account=item.account))
 
     def post_add(self, item):
         """A new institution gets its login at once: its account, password 666666."""
@@ -145,7 +149,8 @@ class InstitutionView(ResetPasswordMixin, ConsoleView):
                                 institution=item)
         audit("institution", item.id, "create", institution=item)
         db.session.commit()
-        flash(f"已创建机构账号{item.account}，初始密码为666666", "success")
+        flash(_("Institution account %(account)s created, its initial password is 666666",
+                account=item.account), "success")
 
 
 
@@ -165,18 +170,19 @@ class DepartmentView(ConsoleView):
         if actor.kind == scope.INSTITUTION:
             item.institution_id = actor.institution_id
         if item.institution_id is None:
-            raise ValueError("请选择所属机构")
+            raise ValueError(_("Please choose the institution"))
         item.name = (item.name or "").strip()
         clash = db.session.query(Department.id).filter(
             Department.institution_id == item.institution_id, Department.name == item.name,
             Department.id != (item.id or -1)).first()
         if clash:
-            raise ValueError(f"科室“{item.name}”已存在")
+            raise ValueError(_('Department "%(name)s" already exists', name=item.name))
 
     def pre_delete(self, item):
         used = db.session.query(Physician.id).filter(Physician.department_id == item.id).count()
         if used:
-            raise ValueError(f"该科室下有{used}名医师，不能删除；如不再使用，请停用该科室")
+            raise ValueError(_("%(count)s physicians belong to this department, so it cannot be "
+                               "deleted; disable it if it is no longer used", count=used))
 
     def _set_enabled(self, items, enabled):
         for item in items:
@@ -219,7 +225,7 @@ class ScheduleWindowView(ConsoleView):
 
     def before_save(self, item):
         if item.start_date and item.end_date and item.start_date > item.end_date:
-            raise ValueError("开始日期不能晚于结束日期")
+            raise ValueError(_("The start date cannot be after the end date"))
     list_title = show_title = _l("Schedule")
     list_columns = ["cycle", "kind_label", "start_date", "end_date"]
     add_columns = edit_columns = ["cycle", "kind", "start_date", "end_date"]
@@ -246,7 +252,7 @@ class ExemptionView(ConsoleView):
 
         return self.run_command(
             lambda: [exempting.decide(item, g.user.institution, True, user=g.user)
-                     for item in items], "审核通过")
+                     for item in items], _("Approved in review"))
 
     @action("reject", _l("Reject"), None, "fa-times", multiple=False)
     def reject(self, items):
@@ -261,7 +267,8 @@ class ExemptionView(ConsoleView):
             Exemption, pk,
             lambda item, reason: exempting.decide(item, g.user.institution, False,
                                                   reason=reason, user=g.user),
-            "已驳回，医师可重新提交", lambda item: item.enrollment.physician.name)
+            _("Rejected: the physician may resubmit"),
+            lambda item: item.enrollment.physician.name)
 
 
 class PaperView(ConsoleView):
@@ -344,7 +351,7 @@ class AssessmentApplicationView(ConsoleView):
 
         return self.run_command(
             lambda: [applying.decide(item, approve=True, user=g.user) for item in items],
-            "已通过，该机构已具有考核机构身份")
+            _("Approved: the institution is now an assessment institution"))
 
     @action("reject", _l("Reject"), None, "fa-times", multiple=False)
     def reject(self, items):
@@ -360,7 +367,7 @@ class AssessmentApplicationView(ConsoleView):
             AssessmentApplication, pk,
             lambda item, reason: applying.decide(item, approve=False, reason=reason,
                                                  user=g.user),
-            "已驳回", lambda item: item.institution.name)
+            _("Application rejected"), lambda item: item.institution.name)
 
 
 def register(appbuilder):

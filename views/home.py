@@ -6,6 +6,7 @@ import datetime
 from flask import flash, g, redirect, url_for
 from flask_appbuilder import IndexView, expose
 from flask_appbuilder.security.decorators import has_access
+from flask_babel import gettext as _
 from sqlalchemy import exists, func, select
 
 from app.extensions import db
@@ -25,7 +26,6 @@ from security import roles, scope
 
 DONE_STATES = (S.AWAITING_EXAM, S.AWAITING_MAKEUP_CONFIRMATION, S.AWAITING_MAKEUP, S.PASSED,
                S.FAILED)
-NO_ASSESSMENT_MESSAGE = "当前机构暂未指定考核机构，无法进行此操作，请联系{}"
 
 
 def current_cycle():
@@ -60,22 +60,21 @@ def institution_tasks(actor, cycle, counts):
         not_included = db.session.query(func.count(Physician.id)).filter(
             Physician.institution_id == own.id,
             Physician.roster_status == ROSTER_STATUS.ACTIVE, ~included).scalar()
-        tasks.append(_task("未确认参加报名的医师", not_included,
+        tasks.append(_task(_("Physicians not yet confirmed for enrollment"), not_included,
                            url_for("PhysicianView.list", _flt_0_id="0")))
         own_counts = dict(db.session.query(EnrollmentTally.state, EnrollmentTally.count).filter(
             EnrollmentTally.cycle_id == cycle.id, EnrollmentTally.institution_id == own.id).all())
         for state in (S.PENDING_INSTITUTION_REVIEW, S.RETURNED_BY_ASSESSMENT):
             tasks.append(_task(S.label(state), own_counts.get(state, 0),
-                               url_for("EnrollmentView.list", _flt_0_state=state)))
+                               url_for("ReviewView.index")))
         if own.is_assessment:
             assigned = db.session.query(func.sum(EnrollmentTally.count)).filter(
                 EnrollmentTally.cycle_id == cycle.id,
                 EnrollmentTally.state == S.PENDING_ASSESSMENT_REVIEW,
                 EnrollmentTally.institution_id.in_(select(Institution.id).where(
                     Institution.assessment_institution_id == own.id))).scalar() or 0
-            tasks.append(_task("待考核机构复核", assigned,
-                               url_for("EnrollmentView.list",
-                                       _flt_0_state=S.PENDING_ASSESSMENT_REVIEW)))
+            tasks.append(_task(_("Awaiting assessment institution re-review"), assigned,
+                               url_for("ReviewView.index", stage="assessment")))
     return tasks
 
 
@@ -88,9 +87,10 @@ def administration_tasks(actor, cycle, counts):
         AssessmentApplication.state == "submitted",
         AssessmentApplication.institution_id.in_(select(Institution.id).where(subtree))).scalar()
     tasks = [
-        _task("未指定考核机构的医疗机构", unassigned,
+        _task(_("Medical institutions without an assessment institution"), unassigned,
               url_for("InstitutionView.list", _flt_1_assessment_institution="1")),
-        _task("待审批的考核机构申请", applications, url_for("AssessmentApplicationView.list")),
+        _task(_("Assessment institution applications awaiting approval"), applications,
+              url_for("AssessmentApplicationView.list")),
     ]
     if cycle is not None:
         tasks.append(_task(S.label(S.AWAITING_MAKEUP_CONFIRMATION),
@@ -107,7 +107,7 @@ def contacts_for(actor):
         own = db.session.get(Institution, actor.institution_id)
         if own.assessment_institution is not None:
             a = own.assessment_institution
-            people.append(("考核机构", a.name, a.contact, a.phone or a.mobile))
+            people.append((_("Assessment institution"), a.name, a.contact, a.phone or a.mobile))
         path = own.admin_path
     elif actor.kind == scope.ADMINISTRATION:
         path = actor.admin_path.rsplit("/", 2)[0] + "/" if actor.admin_path.count("/") > 2 else ""
@@ -118,7 +118,7 @@ def contacts_for(actor):
         chain = {a.id: a for a in db.session.query(Administration).filter(Administration.id.in_(ids))}
         for admin_id in reversed(ids):
             a = chain[admin_id]
-            people.append(("卫生行政", a.name, a.contact, a.phone))
+            people.append((_("Health administration"), a.name, a.contact, a.phone))
     return people
 
 
@@ -178,7 +178,7 @@ class HomeView(IndexView):
                 cycle_id=cycle.id, user_id=g.user.id).first() is None:
             db.session.add(CycleConfirmation(cycle_id=cycle.id, user_id=g.user.id))
             db.session.commit()
-            flash("已确认本周期考核时间安排", "success")
+            flash(_("The schedule of this cycle has been confirmed"), "success")
         return redirect(url_for(".index"))
 
 

@@ -2,6 +2,7 @@
 from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder import BaseView, expose
 from flask_appbuilder.security.decorators import has_access
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, StringField
@@ -14,7 +15,7 @@ from models.institution import INSTITUTION_GRADE, INSTITUTION_LEVEL, INSTITUTION
 from models.physician import PHYSICIAN_LEVEL, ROSTER_STATUS
 from security import scope
 
-_REQUIRED = "此项为必填项"
+_REQUIRED = _l("This field is required")
 
 
 class InstitutionInfoForm(FlaskForm):
@@ -29,14 +30,16 @@ class InstitutionInfoForm(FlaskForm):
                         validators=[DataRequired(_REQUIRED)])
     grade = SelectField(_l("Institution grade"), choices=INSTITUTION_GRADE.options(),
                         validators=[DataRequired(_REQUIRED)])
-    beds = IntegerField(_l("Approved beds"), [Optional(), NumberRange(min=0, message="床位数不能为负数")])
+    beds = IntegerField(_l("Approved beds"), [Optional(), NumberRange(
+        min=0, message=_l("The number of beds cannot be negative"))])
     legal_representative = StringField(_l("Legal representative"),
                                        [DataRequired(_REQUIRED), Length(max=64)])
     contact = StringField(_l("Contact"), [DataRequired(_REQUIRED), Length(max=64)])
-    phone = StringField(_l("Phone"), [Optional(), Regexp(r"^(0\d{2,3}-?)?\d{7,8}(-\d{1,6})?$",
-                                                          message="请输入正确的联系电话，如010-12345678")])
+    phone = StringField(_l("Phone"), [Optional(), Regexp(
+        r"^(0\d{2,3}-?)?\d{7,8}(-\d{1,6})?$",
+        message=_l("Please enter a valid phone number, e.g. 010-12345678"))])
     mobile = StringField(_l("Mobile"), [DataRequired(_REQUIRED), Regexp(
-        r"^1[3-9]\d{9}$", message="请输入正确的11位手机号码")])
+        r"^1[3-9]\d{9}$", message=_l("Please enter a valid 11-digit mobile number"))])
 
 
 class MyInstitutionView(BaseView):
@@ -138,7 +141,7 @@ class ApplicationView(BaseView):
             db.session.rollback()
             return self.page(error=str(refused), status=400)
         db.session.commit()
-        flash("上传成功", "success")
+        flash(_("Uploaded"), "success")
         return redirect(url_for(".page"))
 
     @expose("/submit", methods=["POST"])
@@ -153,7 +156,8 @@ class ApplicationView(BaseView):
             db.session.rollback()
             return self.page(error=str(refused), status=400)
         db.session.commit()
-        flash("申请已提交，请等待主管卫生行政部门审批", "success")
+        flash(_("The application has been submitted, please wait for the competent "
+                "administration's decision"), "success")
         return redirect(url_for(".page"))
 
 

@@ -8,6 +8,8 @@ from flask_appbuilder import BaseView, action, expose
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.filters import FilterEqual
 from flask_appbuilder.security.decorators import has_access
+from flask_babel import get_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
@@ -31,8 +33,7 @@ def _choice(choice_set, value):
 class _PhysicianFilter(BaseFilter):
     """Filters of 报名进度 on the physician's own fields (hung on the 医师 column)."""
 
-    def condition(self, value):
-        raise NotImplementedError
+    condition = None  # each filter below: value -> SQL condition on Enrollment
 
     def apply(self, query, value):
         value = (value or "").strip()
@@ -91,7 +92,7 @@ class FilterAge(_PhysicianFilter):
     arg_name = "page"
 
     def condition(self, value):
-        low, _, high = value.replace("～", "-").replace("~", "-").partition("-")
+        low, _dash, high = value.replace("～", "-").replace("~", "-").partition("-")
         try:
             low, high = int(low), int(high or low)
         except ValueError:
@@ -143,7 +144,8 @@ class EnrollmentView(ConsoleView):
         return self.reason_form(
             Enrollment, pk,
             lambda item, reason: review.reject_by_administration(item, reason, user=g.user),
-            "已驳回，医师可修改后重新提交", lambda item: item.physician.name)
+            _("Rejected: the physician may change and resubmit"),
+            lambda item: item.physician.name)
 
     @expose("/export", methods=["POST"])
     @has_access
@@ -152,8 +154,10 @@ class EnrollmentView(ConsoleView):
         from app import jobs
 
         filters = {k: v for k, v in request.form.items() if k.startswith("_flt_")}
-        jobs.queue().enqueue(jobs.export_progress, g.user.id, filters, job_timeout=3600)
-        flash("导出任务已提交，完成后可在【导出记录】中下载", "success")
+        jobs.queue().enqueue(jobs.export_progress, g.user.id, filters, str(get_locale()),
+                             job_timeout=3600)
+        flash(_("The export has been started: download it from [Export records] when it is "
+                "finished"), "success")
         return redirect(url_for("ExportView.index"))
 
 

@@ -4,6 +4,7 @@ Rules are in ``models.review``; records come through ``security.scope``."""
 from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder import BaseView, expose
 from flask_appbuilder.security.decorators import has_access, permission_name
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
@@ -16,8 +17,9 @@ from models.enrollment import DECISION, PROCEDURE, RATING, REVIEW_STAGE
 from security import scope
 from views.home import current_cycle
 
-FILE_PURPOSES = {"photo_thumb": "照片", "licence": "执业证书", "simple_proof": "简易程序证明材料",
-                 "exemption_proof": "免考证明材料"}
+FILE_PURPOSES = {"photo_thumb": _l("Photo"), "licence": _l("Practice certificate"),
+                 "simple_proof": _l("Simple procedure proof"),
+                 "exemption_proof": _l("Exemption proof")}
 
 
 class _Labels:
@@ -46,8 +48,9 @@ class ReviewView(BaseView):
     def index(self):
         institution = self._institution()
         stage = request.args.get("stage", "institution")
-        procedure = request.args.get("procedure", PROCEDURE.GENERAL)
-        if procedure not in PROCEDURE or stage not in ("institution", "assessment"):
+        procedure = request.args.get("procedure")
+        if (procedure is not None and procedure not in PROCEDURE) or stage not in (
+                "institution", "assessment"):
             abort(404)
         if stage == "assessment" and not institution.is_assessment:
             abort(403)
@@ -58,17 +61,22 @@ class ReviewView(BaseView):
         except review.ReviewRefused as refused:
             refusal = str(refused)
         cycle = current_cycle()
-        query = scope.restrict(db.session.query(Enrollment), Enrollment).filter(
-            Enrollment.cycle_id == (cycle.id if cycle else -1),
-            Enrollment.procedure == procedure)
+        waiting = scope.restrict(db.session.query(Enrollment), Enrollment).filter(
+            Enrollment.cycle_id == (cycle.id if cycle else -1))
         if stage == "institution":
-            query = query.filter(Enrollment.institution_id == institution.id,
-                                 Enrollment.state.in_(INSTITUTION_STAGE))
+            waiting = waiting.filter(Enrollment.institution_id == institution.id,
+                                     Enrollment.state.in_(INSTITUTION_STAGE))
         else:
-            query = query.filter(
+            waiting = waiting.filter(
                 Enrollment.institution_id.in_(select(Institution.id).where(
                     Institution.assessment_institution_id == institution.id)),
                 Enrollment.state.in_(ASSESSMENT_STAGE))
+        if procedure is None:
+            # Reached from 去处理: open the tab that has work waiting, 一般 first.
+            has_general = waiting.filter(Enrollment.procedure == PROCEDURE.GENERAL).first()
+            procedure = PROCEDURE.GENERAL if has_general or not waiting.first() else \
+                PROCEDURE.SIMPLE
+        query = waiting.filter(Enrollment.procedure == procedure)
         rows = query.order_by(Enrollment.submitted_at).limit(500).all()
         return self.render_template("review/list.html", rows=rows, stage=stage,
                                     procedure=procedure, procedures=PROCEDURE.options(),
@@ -106,7 +114,7 @@ class ReviewView(BaseView):
             db.session.rollback()
             return self.detail(pk, error=str(refused), status=400)
         db.session.commit()
-        flash("操作成功", "success")
+        flash(_("Done"), "success")
         return redirect(url_for(".index", stage=request.form.get("stage", "institution"),
                                 procedure=enrollment.procedure))
 
@@ -116,7 +124,8 @@ class ReviewView(BaseView):
     def opinion(self, pk):
         def add(institution, enrollment):
             if enrollment.institution_id != institution.id:
-                raise review.ReviewRefused("只能为本机构的医师新增意见")
+                raise review.ReviewRefused(_("You can only add opinions for physicians of "
+                                             "your own institution"))
             review.add_opinion(enrollment, request.form.get("institution_name"),
                                request.form.get("opinion"))
 
@@ -156,7 +165,7 @@ class ReviewView(BaseView):
         institution = self._institution()
         ids = request.form.getlist("rowid", type=int)
         if not ids:
-            flash("请选择医师", "warning")
+            flash(_("Please choose physicians"), "warning")
             return redirect(url_for(".index"))
         enrollments = [scope.get_or_404(Enrollment, pk) for pk in ids]
         try:
@@ -169,7 +178,8 @@ class ReviewView(BaseView):
             flash(str(refused), "danger")
         else:
             db.session.commit()
-            flash(f"已提交{len(enrollments)}名医师的审核意见", "success")
+            flash(_("Review opinions of %(count)s physicians submitted",
+                    count=len(enrollments)), "success")
         return redirect(url_for(".index", procedure=request.form.get("procedure", "general")))
 
 

@@ -1,12 +1,15 @@
 """医师管理: the roster list with the manual's filters and tabs, 允许报名 / 取消报名 / 新增医师 /
 调离 / 调入 / 删除 / 查看 / 重置密码. The rules are in ``models.roster``; these views translate
 HTTP to those calls and back."""
+from urllib.parse import quote
+
 from flask import abort, flash, g, make_response, redirect, request, url_for
 from flask_appbuilder import BaseView, action, expose
 from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.filters import FilterEqual
 from flask_appbuilder.security.decorators import has_access, permission_name
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, select
 from wtforms import StringField
@@ -58,7 +61,7 @@ def _id_number_free(form, field):
     except idcard.InvalidIdNumber as error:
         raise ValidationError(str(error)) from None
     if roster.find_by_id_number(field.data) is not None:
-        raise ValidationError(roster.DUPLICATE_MESSAGE)
+        raise ValidationError(str(roster.DUPLICATE_MESSAGE))
 
 
 class PhysicianView(ResetPasswordMixin, ConsoleView):
@@ -108,7 +111,7 @@ class PhysicianView(ResetPasswordMixin, ConsoleView):
                 item.institution_id = actor.institution_id
             roster.check_new(item)
         elif item.department is not None and not item.department.enabled:
-            raise ValueError("请选择本机构已启用的科室")
+            raise ValueError(_("Please choose an enabled department of this institution"))
 
     def post_add(self, item):
         roster.open_account(item)
@@ -134,7 +137,8 @@ class PhysicianView(ResetPasswordMixin, ConsoleView):
     def allow_enrollment(self, items):
         added = []
         return self.run_command(lambda: added.append(roster.include(items, current_cycle())),
-                                lambda: f"已允许报名 {added[0]} 人")
+                                lambda: _("%(count)s physicians allowed to enroll",
+                                          count=added[0]))
 
     @action("cancel_enrollment", _l("Cancel enrollment"), None, "fa-ban", multiple=False)
     def cancel_enrollment(self, items):
@@ -157,7 +161,7 @@ class PhysicianView(ResetPasswordMixin, ConsoleView):
         )
         error = None
         if enrollment is None or enrollment.state == ENROLLMENT_STATE.CANCELLED:
-            error = "该医师尚未被允许报名"
+            error = _("The physician has not been allowed to enroll")
         elif request.method == "POST":
             try:
                 roster.cancel(enrollment, request.form.get("reason"))
@@ -166,7 +170,7 @@ class PhysicianView(ResetPasswordMixin, ConsoleView):
                 error = str(refused)
             else:
                 db.session.commit()
-                flash("已取消报名", "success")
+                flash(_("Enrollment cancelled"), "success")
                 return redirect(url_for(".list"))
         return self.render_template(
             "roster/reason.html", physician=physician, error=error,
@@ -188,7 +192,7 @@ class PhysicianView(ResetPasswordMixin, ConsoleView):
                 error = str(refused)
             else:
                 db.session.commit()
-                flash("已调离", "success")
+                flash(_("Transferred out"), "success")
                 return redirect(url_for(".list"))
         return self.render_template(
             "roster/reason.html", physician=physician, error=error,
@@ -214,7 +218,8 @@ class TransferInView(BaseView):
             try:
                 found = roster.find_by_id_number(number)
                 if found is None:
-                    error = "未找到该医师，请核对证件号码（可尝试15位或18位）"
+                    error = _("No physician found: check the ID number (try its 15-digit or "
+                              "18-digit form)")
                 elif found.roster_status == "active":
                     error = roster.still_practising_message(found)
                     found = None
@@ -234,7 +239,7 @@ class TransferInView(BaseView):
                 error = str(refused)
             else:
                 db.session.commit()
-                flash(f"已调入医师{found.name}", "success")
+                flash(_("Physician %(name)s transferred in", name=found.name), "success")
                 return redirect(url_for("PhysicianView.list"))
         return self.render_template(
             "roster/transfer_in.html", found=found, error=error, number=number,
@@ -264,8 +269,8 @@ class RosterImportView(BaseView):
         response = make_response(roster_import.template_bytes(departments))
         response.headers["Content-Type"] = (
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-        response.headers["Content-Disposition"] = (
-            "attachment; filename*=UTF-8''%E5%8C%BB%E5%B8%88%E5%AF%BC%E5%85%A5%E6%A8%A1%E6%9D%BF.xlsx")
+        name = quote(_("Physician import template") + ".xlsx")
+        response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{name}"
         return response
 
     @expose("/", methods=["GET", "POST"])
@@ -278,7 +283,7 @@ class RosterImportView(BaseView):
         if request.method == "POST":
             upload = request.files.get("file")
             if upload is None or not upload.filename:
-                error = "请选择要导入的文件"
+                error = _("Please choose the file to import")
             else:
                 try:
                     result = roster_import.import_roster(

@@ -6,6 +6,8 @@ import datetime
 from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder import BaseView, expose
 from flask_appbuilder.security.decorators import has_access
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from app import storage
 from app.extensions import db
@@ -23,7 +25,9 @@ from models.physician import (
 )
 from views.home import current_cycle
 
-EDUCATION = ["中专", "大专", "本科", "硕士研究生", "博士研究生", "其他"]
+# Offered in the current language; the text chosen is what is stored (Physician.education).
+EDUCATION = [_l("Technical secondary school"), _l("Junior college"), _l("Bachelor's degree"),
+             _l("Master's degree"), _l("Doctorate"), _l("Other")]
 
 
 def _date(value):
@@ -33,7 +37,8 @@ def _date(value):
     try:
         return datetime.date.fromisoformat(value)
     except ValueError:
-        raise ef.EnrollmentRefused(f"日期“{value}”格式不正确，应为2020-01-31") from None
+        raise ef.EnrollmentRefused(_('The date "%(value)s" is not in the right format, '
+                                     "expected 2020-01-31", value=value)) from None
 
 
 def _text(name, limit=128):
@@ -117,7 +122,7 @@ class SelfServiceView(BaseView):
                 error = str(refused)
             else:
                 db.session.commit()
-                flash(f"{ef.STEPS[number]}已保存", "success")
+                flash(_("%(step)s saved", step=ef.STEPS[number]), "success")
                 if request.form.get("next") and number < len(ef.STEPS):
                     return redirect(url_for(".step", number=number + 1))
                 if request.form.get("next"):
@@ -131,7 +136,7 @@ class SelfServiceView(BaseView):
 
     def _step_context(self, number, physician, enrollment):
         if number == 1:
-            return dict(genders=GENDER.options(), educations=EDUCATION)
+            return dict(genders=GENDER.options(), educations=[str(e) for e in EDUCATION])
         if number == 2:
             departments = db.session.query(Department).filter_by(
                 institution_id=physician.institution_id, enabled=True).order_by(
@@ -159,20 +164,22 @@ class SelfServiceView(BaseView):
             physician.photo, physician.photo_thumb = storage.save_photo(
                 upload, physician.id, uploaded_by_id=g.user.id)
         if physician.photo_id is None and physician.photo is None:
-            raise ef.EnrollmentRefused("请上传本人1寸证件照（jpg/png/jpeg，不超过2MB）")
+            raise ef.EnrollmentRefused(_("Please upload your 1-inch ID photo (jpg/png/jpeg, at "
+                                         "most 2MB)"))
         gender = request.form.get("gender")
         if gender not in GENDER:
-            raise ef.EnrollmentRefused("请选择性别")
-        required = {"ethnicity": "民族", "education": "学历", "mobile": "手机号"}
+            raise ef.EnrollmentRefused(_("Please choose your gender"))
+        required = {"ethnicity": _("Ethnicity"), "education": _("Education level"),
+                    "mobile": _("Mobile phone")}
         for name, label in required.items():
             if not _text(name):
-                raise ef.EnrollmentRefused(f"请填写{label}")
+                raise ef.EnrollmentRefused(_("Please fill in %(field)s", field=label))
         mobile = _text("mobile", 16)
         if not (mobile.isdigit() and len(mobile) == 11 and mobile[0] == "1"):
-            raise ef.EnrollmentRefused("请输入正确的11位手机号码")
+            raise ef.EnrollmentRefused(_("Please enter a valid 11-digit mobile number"))
         email = _text("email")
         if email and ("@" not in email or "." not in email.split("@")[-1]):
-            raise ef.EnrollmentRefused("电子邮件格式不正确")
+            raise ef.EnrollmentRefused(_("Wrong email format"))
         physician.gender = gender
         physician.ethnicity = _text("ethnicity", 16)
         physician.birth_date = _date(request.form.get("birth_date")) or physician.birth_date
@@ -192,7 +199,7 @@ class SelfServiceView(BaseView):
         for name, choice_set in choices.items():
             value = request.form.get(name)
             if value not in choice_set:
-                raise ef.EnrollmentRefused("请完整填写带*的执业信息")
+                raise ef.EnrollmentRefused(_("Please fill in all practice information marked *"))
             setattr(physician, name, value)
         physician.department = department
         physician.specialties = specialties
@@ -206,10 +213,10 @@ class SelfServiceView(BaseView):
         physician.first_registration_date = (
             _date(request.form.get("first_registration_date")) or physician.first_registration_date)
         if physician.first_registration_date is None:
-            raise ef.EnrollmentRefused("请填写首次注册时间")
+            raise ef.EnrollmentRefused(_("Please fill in the first registration date"))
         kind = request.form.get("licence_kind")
         if kind not in LICENCE_KIND:
-            raise ef.EnrollmentRefused("请选择执业证书类型")
+            raise ef.EnrollmentRefused(_("Please choose the licence type"))
         physician.licence_kind = kind
         for upload in request.files.getlist("licence"):
             if upload.filename:
@@ -220,8 +227,9 @@ class SelfServiceView(BaseView):
                                                       purpose="licence").count()
         need = 2 if kind == "paper" else 1
         if have < need:
-            raise ef.EnrollmentRefused(
-                f"{LICENCE_KIND.label(kind)}须上传{need}页执业证书图片（每张不超过3MB）")
+            raise ef.EnrollmentRefused(_(
+                "%(kind)s needs %(count)s licence images (at most 3MB each)",
+                kind=LICENCE_KIND.label(kind), count=need))
 
     def _save_step3(self, physician, enrollment):
         if request.form.get("delete"):
@@ -232,12 +240,12 @@ class SelfServiceView(BaseView):
             return
         if request.form.get("kind"):
             if request.form["kind"] not in EXPERIENCE_KIND:
-                raise ef.EnrollmentRefused("请选择经历类别")
+                raise ef.EnrollmentRefused(_("Please choose the kind of experience"))
             start, end = _date(request.form.get("start_date")), _date(request.form.get("end_date"))
             if start and end and start > end:
-                raise ef.EnrollmentRefused("开始时间不能晚于结束时间")
+                raise ef.EnrollmentRefused(_("The start time cannot be after the end time"))
             if not _text("organisation"):
-                raise ef.EnrollmentRefused("请填写机构/单位名称")
+                raise ef.EnrollmentRefused(_("Please fill in the institution or organisation"))
             row_id = request.form.get("row_id", type=int)
             row = db.session.get(Experience, row_id) if row_id else Experience(
                 physician_id=physician.id)
@@ -251,20 +259,23 @@ class SelfServiceView(BaseView):
 
     def _save_step4(self, physician, enrollment):
         form = request.form
-        for name, label in (("good_record", "良好执业行为记录"), ("bad_record", "不良执业行为记录"),
-                            ("ethics_fail", "直接认定职业道德不合格的情形")):
+        for name, label in (("good_record", _("Good practice record")),
+                            ("bad_record", _("Bad practice record")),
+                            ("ethics_fail", _("Circumstances that directly fail professional "
+                                              "ethics"))):
             if form.get(name) not in ("yes", "no"):
-                raise ef.EnrollmentRefused(f"请选择{label}：有/无")
+                raise ef.EnrollmentRefused(_("Please choose %(field)s: yes/no", field=label))
         if form.get("work_quantity") not in ("pass", "fail"):
-            raise ef.EnrollmentRefused("请对完成工作数量进行自评：合格/不合格")
+            raise ef.EnrollmentRefused(_("Please assess the work quantity completed: "
+                                         "qualified/unqualified"))
         numbers = {}
         for name in ("patients", "surgeries", "tests", "ward_rounds"):
             value = (form.get(name) or "").strip()
             if value and (not value.isdigit() or int(value) > 10**7):
-                raise ef.EnrollmentRefused("工作量请填写非负整数")
+                raise ef.EnrollmentRefused(_("Workloads must be non-negative whole numbers"))
             numbers[name] = value
         if form.get("bad_record") == "yes" and not (form.get("bad_detail") or "").strip():
-            raise ef.EnrollmentRefused("请说明不良执业行为记录")
+            raise ef.EnrollmentRefused(_("Please describe the bad practice record"))
         assessment = {
             "good_record": form["good_record"], "bad_record": form["bad_record"],
             "good_detail": (form.get("good_detail") or "").strip()[:1000],
@@ -363,7 +374,8 @@ class SelfServiceView(BaseView):
                 error = str(refused)
             else:
                 db.session.commit()
-                flash("免考申请已提交，请等待审核", "success")
+                flash(_("The exemption application has been submitted, please wait for the "
+                        "review"), "success")
                 return redirect(url_for(".exemption"))
         try:
             exempting.check_may_apply(enrollment)
