@@ -40,7 +40,11 @@ def _apply(enrollment, event, reason=None, user=None):
         raise ReviewRefused(str(refused)) from None
 
 
-def add_opinion(enrollment, institution_name, opinion):
+def add_opinion(enrollment, reviewer_institution, institution_name, opinion):
+    """新增意见: another practice institution's opinion, added by the reviewing institution."""
+    if enrollment.institution_id != reviewer_institution.id:
+        raise ReviewRefused(_("You can only add opinions for physicians of your own "
+                              "institution"))
     institution_name, opinion = (institution_name or "").strip(), (opinion or "").strip()
     if not institution_name or not opinion:
         raise ReviewRefused(_("Please fill in the practice institution and the opinion"))

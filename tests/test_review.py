@@ -181,3 +181,19 @@ def test_the_state_tally_follows_every_transition(as_role):
                                                   "rowid": str(other.physician_id)})
     assert tally() == recount()
     assert tally()[(_enrollment().institution_id, "returned_by_assessment")] == 1
+
+
+def test_other_institutions_opinion_is_added_by_the_reviewing_institution(as_role):
+    _submitted(as_role)
+    hospital = as_role("institution")
+    empty = post(hospital, f"/review/{_enrollment().id}/opinion", {"institution_name": "",
+                                                                   "opinion": ""})
+    assert empty.status_code == 400
+    post(hospital, f"/review/{_enrollment().id}/opinion",
+         {"institution_name": "美兰区阳光口腔诊所", "opinion": "多点执业期间表现良好"})
+    detail = hospital.get(f"/review/{_enrollment().id}").get_data(as_text=True)
+    assert "多点执业期间表现良好" in detail
+    assessor = as_role("assessment")
+    refused = post(assessor, f"/review/{_enrollment().id}/opinion",
+                   {"institution_name": "某院", "opinion": "意见"})
+    assert refused.status_code == 400 and len(_enrollment().other_opinions) == 1

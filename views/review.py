@@ -105,7 +105,8 @@ class ReviewView(BaseView):
             purposes=FILE_PURPOSES, labels=_Labels,
         ), status
 
-    def _decide(self, pk, action):
+    def _decide(self, pk, action, then=None):
+        """Run a review command on one scoped enrollment; on refusal show the page again."""
         institution = self._institution()
         enrollment = scope.get_or_404(Enrollment, pk)
         try:
@@ -114,6 +115,8 @@ class ReviewView(BaseView):
             db.session.rollback()
             return self.detail(pk, error=str(refused), status=400)
         db.session.commit()
+        if then is not None:
+            return redirect(then)
         flash(_("Done"), "success")
         return redirect(url_for(".index", stage=request.form.get("stage", "institution"),
                                 procedure=enrollment.procedure))
@@ -122,22 +125,9 @@ class ReviewView(BaseView):
     @has_access
     @permission_name("institution")
     def opinion(self, pk):
-        def add(institution, enrollment):
-            if enrollment.institution_id != institution.id:
-                raise review.ReviewRefused(_("You can only add opinions for physicians of "
-                                             "your own institution"))
-            review.add_opinion(enrollment, request.form.get("institution_name"),
-                               request.form.get("opinion"))
-
-        institution = self._institution()
-        enrollment = scope.get_or_404(Enrollment, pk)
-        try:
-            add(institution, enrollment)
-        except review.ReviewRefused as refused:
-            db.session.rollback()
-            return self.detail(pk, error=str(refused), status=400)
-        db.session.commit()
-        return redirect(url_for(".detail", pk=pk))
+        return self._decide(pk, lambda institution, enrollment: review.add_opinion(
+            enrollment, institution, request.form.get("institution_name"),
+            request.form.get("opinion")), then=url_for(".detail", pk=pk))
 
     @expose("/<int:pk>/institution", methods=["POST"])
     @has_access
