@@ -36,11 +36,10 @@ def create_app(overrides=None):
 
         register_views(appbuilder)
 
-    from app import cli, jobs
+    from app import cli
     from security.session_rules import register_session_rules
 
     cli.register(app)
-    jobs.init_app(app)
     register_session_rules(app)
     return app
 

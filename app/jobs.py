@@ -34,10 +34,6 @@ def queue(name="default", app=None):
     return Queue(name, connection=connection(app))
 
 
-def init_app(app):
-    app.extensions["dingkao_jobs"] = {"queue": queue}
-
-
 def ping():
     """A job that proves the worker runs: returns what it was given."""
     return "pong"
