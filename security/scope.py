@@ -94,6 +94,14 @@ def current_actor():
     return g.scope_actor
 
 
+def acting_institution():
+    """The institution the current user acts for; pages only institutions use are 403 to others."""
+    actor = current_actor()
+    if actor.kind != INSTITUTION:
+        abort(403)
+    return db.session.get(Institution, actor.institution_id)
+
+
 # --- the rules -----------------------------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ Menus follow the manuals: 首页, 机构信息, 医师管理, 考核管理, 行�
 
 
 
-from flask import flash, g, redirect, request, url_for
+from flask import flash, g, redirect, url_for
 from flask_appbuilder import action, expose
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_appbuilder.models.filters import BaseFilter
@@ -20,7 +20,6 @@ from models import (
     AuditLog,
     Cycle,
     Department,
-    Enrollment,
     ExamAttempt,
     Exemption,
     Institution,

@@ -1,5 +1,5 @@
 """本机构信息: an institution keeps its own record right; physician counts come from the roster."""
-from flask import abort, flash, g, redirect, request, url_for
+from flask import flash, g, redirect, request, url_for
 from flask_appbuilder import BaseView, expose
 from flask_appbuilder.security.decorators import has_access
 from flask_babel import gettext as _
@@ -49,10 +49,7 @@ class MyInstitutionView(BaseView):
     @expose("/", methods=["GET", "POST"])
     @has_access
     def edit(self):
-        actor = scope.current_actor()
-        if actor.kind != scope.INSTITUTION:
-            abort(403)
-        institution = g.user.institution
+        institution = scope.acting_institution()
         form = InstitutionInfoForm(obj=institution)
         status = 200
         if request.method == "POST":
@@ -96,18 +93,13 @@ class ApplicationView(BaseView):
     route_base = "/institution/application"
     default_view = "page"
 
-    def _institution(self):
-        if scope.current_actor().kind != scope.INSTITUTION:
-            abort(403)
-        return g.user.institution
-
     @expose("/", methods=["GET"])
     @has_access
     def page(self, error=None, status=200):
         from models import application as applying
         from views.home import current_cycle
 
-        institution = self._institution()
+        institution = scope.acting_institution()
         cycle = current_cycle()
         try:
             applying.check_may_apply(institution, cycle)
@@ -129,7 +121,7 @@ class ApplicationView(BaseView):
         from models import application as applying
         from views.home import current_cycle
 
-        institution = self._institution()
+        institution = scope.acting_institution()
         cycle = current_cycle()
         try:
             applying.check_may_apply(institution, cycle)
@@ -151,7 +143,7 @@ class ApplicationView(BaseView):
         from views.home import current_cycle
 
         try:
-            applying.submit(self._institution(), current_cycle())
+            applying.submit(scope.acting_institution(), current_cycle())
         except applying.ApplicationRefused as refused:
             db.session.rollback()
             return self.page(error=str(refused), status=400)

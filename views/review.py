@@ -7,9 +7,10 @@ from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from app.extensions import db
-from models import Enrollment, Institution, StoredFile
+from models import Enrollment, Institution, Physician, StoredFile
 from models import enrollment_form as ef
 from models import review
 from models.enrollment import ENROLLMENT_STATE as S
@@ -38,15 +39,10 @@ class ReviewView(BaseView):
     route_base = "/review"
     default_view = "index"
 
-    def _institution(self):
-        if scope.current_actor().kind != scope.INSTITUTION:
-            abort(403)
-        return g.user.institution
-
     @expose("/")
     @has_access
     def index(self):
-        institution = self._institution()
+        institution = scope.acting_institution()
         stage = request.args.get("stage", "institution")
         procedure = request.args.get("procedure")
         if (procedure is not None and procedure not in PROCEDURE) or stage not in (
@@ -77,7 +73,10 @@ class ReviewView(BaseView):
             procedure = PROCEDURE.GENERAL if has_general or not waiting.first() else \
                 PROCEDURE.SIMPLE
         query = waiting.filter(Enrollment.procedure == procedure)
-        rows = query.order_by(Enrollment.submitted_at).limit(500).all()
+        rows = query.options(
+            joinedload(Enrollment.physician).joinedload(Physician.department),
+            joinedload(Enrollment.institution),
+        ).order_by(Enrollment.submitted_at).limit(500).all()
         return self.render_template("review/list.html", rows=rows, stage=stage,
                                     procedure=procedure, procedures=PROCEDURE.options(),
                                     refusal=refusal, ratings=RATING.options())
@@ -85,7 +84,7 @@ class ReviewView(BaseView):
     @expose("/<int:pk>")
     @has_access
     def detail(self, pk, error=None, status=200):
-        institution = self._institution()
+        institution = scope.acting_institution()
         enrollment = scope.get_or_404(Enrollment, pk)
         versions = sorted(enrollment.submissions, key=lambda s: s.version)
         files = db.session.query(StoredFile).filter(
@@ -107,7 +106,7 @@ class ReviewView(BaseView):
 
     def _decide(self, pk, action, then=None):
         """Run a review command on one scoped enrollment; on refusal show the page again."""
-        institution = self._institution()
+        institution = scope.acting_institution()
         enrollment = scope.get_or_404(Enrollment, pk)
         try:
             action(institution, enrollment)
@@ -152,7 +151,7 @@ class ReviewView(BaseView):
     @permission_name("institution")
     def batch(self):
         """Several physicians, the same ratings, 提交 together; all or nothing."""
-        institution = self._institution()
+        institution = scope.acting_institution()
         ids = request.form.getlist("rowid", type=int)
         if not ids:
             flash(_("Please choose physicians"), "warning")

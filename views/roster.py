@@ -3,7 +3,7 @@
 HTTP to those calls and back."""
 from urllib.parse import quote
 
-from flask import abort, flash, g, make_response, redirect, request, url_for
+from flask import abort, flash, make_response, redirect, request, url_for
 from flask_appbuilder import BaseView, action, expose
 from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
 from flask_appbuilder.models.filters import BaseFilter
@@ -148,56 +148,54 @@ class PhysicianView(ResetPasswordMixin, ConsoleView):
     def transfer_out(self, items):
         return redirect(url_for(".transfer_out_form", pk=items[0].id))
 
-    @expose("/cancel/<int:pk>", methods=["GET", "POST"])
-    @has_access
-    @permission_name("cancel_enrollment")
-    def cancel_form(self, pk):
+    def _physician_form(self, pk, command, done, title, reasons=None, precondition=None):
+        """取消报名 / 调离: a page asking for the reason, then the roster command."""
         physician = scope.get_or_404(Physician, pk)
-        cycle = current_cycle()
-        enrollment = (
-            db.session.query(Enrollment)
-            .filter_by(cycle_id=cycle.id if cycle else -1, physician_id=physician.id)
-            .first()
-        )
-        error = None
-        if enrollment is None or enrollment.state == ENROLLMENT_STATE.CANCELLED:
-            error = _("The physician has not been allowed to enroll")
-        elif request.method == "POST":
+        error = precondition(physician) if precondition else None
+        if error is None and request.method == "POST":
             try:
-                roster.cancel(enrollment, request.form.get("reason"))
+                command(physician)
             except roster.RosterError as refused:
                 db.session.rollback()
                 error = str(refused)
             else:
                 db.session.commit()
-                flash(_("Enrollment cancelled"), "success")
+                flash(done, "success")
                 return redirect(url_for(".list"))
         return self.render_template(
-            "roster/reason.html", physician=physician, error=error,
-            title=_l("Cancel enrollment"), reasons=None,
+            "roster/reason.html", physician=physician, error=error, title=title,
+            reasons=reasons,
         ), (400 if error and request.method == "POST" else 200)
+
+    @expose("/cancel/<int:pk>", methods=["GET", "POST"])
+    @has_access
+    @permission_name("cancel_enrollment")
+    def cancel_form(self, pk):
+        cycle = current_cycle()
+
+        def enrollment_of(physician):
+            return db.session.query(Enrollment).filter_by(
+                cycle_id=cycle.id if cycle else -1, physician_id=physician.id).first()
+
+        def not_included(physician):
+            enrollment = enrollment_of(physician)
+            if enrollment is None or enrollment.state == ENROLLMENT_STATE.CANCELLED:
+                return _("The physician has not been allowed to enroll")
+            return None
+
+        return self._physician_form(
+            pk, lambda physician: roster.cancel(enrollment_of(physician),
+                                                request.form.get("reason")),
+            _("Enrollment cancelled"), _l("Cancel enrollment"), precondition=not_included)
 
     @expose("/transfer-out/<int:pk>", methods=["GET", "POST"])
     @has_access
     @permission_name("transfer_out")
     def transfer_out_form(self, pk):
-        physician = scope.get_or_404(Physician, pk)
-        error = None
-        if request.method == "POST":
-            try:
-                roster.transfer_out(physician, request.form.get("reason"),
-                                    request.form.get("detail"))
-            except roster.RosterError as refused:
-                db.session.rollback()
-                error = str(refused)
-            else:
-                db.session.commit()
-                flash(_("Transferred out"), "success")
-                return redirect(url_for(".list"))
-        return self.render_template(
-            "roster/reason.html", physician=physician, error=error,
-            title=_l("Transfer out"), reasons=TRANSFER_REASON.options(),
-        ), (400 if error else 200)
+        return self._physician_form(
+            pk, lambda physician: roster.transfer_out(physician, request.form.get("reason"),
+                                                      request.form.get("detail")),
+            _("Transferred out"), _l("Transfer out"), reasons=TRANSFER_REASON.options())
 
 
 class TransferInView(BaseView):
@@ -209,9 +207,7 @@ class TransferInView(BaseView):
     @expose("/", methods=["GET", "POST"])
     @has_access
     def search(self):
-        actor = scope.current_actor()
-        if actor.kind != scope.INSTITUTION:
-            abort(403)
+        institution = scope.acting_institution()
         found, error = None, None
         number = (request.values.get("id_number") or "").strip()
         if number:
@@ -226,14 +222,14 @@ class TransferInView(BaseView):
             except roster.RosterError as refused:
                 error = str(refused)
         departments = db.session.scalars(
-            select(Department).where(Department.institution_id == actor.institution_id,
+            select(Department).where(Department.institution_id == institution.id,
                                      Department.enabled.is_(True)).order_by(Department.name)
         ).all()
         if request.method == "POST" and found is not None and request.form.get("confirm"):
             department = next((d for d in departments
                                if str(d.id) == request.form.get("department_id")), None)
             try:
-                roster.transfer_in(found, g.user.institution, department)
+                roster.transfer_in(found, institution, department)
             except roster.RosterError as refused:
                 db.session.rollback()
                 error = str(refused)
@@ -253,17 +249,12 @@ class RosterImportView(BaseView):
     route_base = "/roster/import"
     default_view = "upload"
 
-    def _institution(self):
-        if scope.current_actor().kind != scope.INSTITUTION:
-            abort(403)
-        return g.user.institution
-
     @expose("/template.xlsx")
     @has_access
     def template(self):
         from models import roster_import
 
-        institution = self._institution()
+        institution = scope.acting_institution()
         departments = db.session.scalars(select(Department).where(
             Department.institution_id == institution.id, Department.enabled.is_(True))).all()
         response = make_response(roster_import.template_bytes(departments))
@@ -278,7 +269,7 @@ class RosterImportView(BaseView):
     def upload(self):
         from models import roster_import
 
-        institution = self._institution()
+        institution = scope.acting_institution()
         result, error = None, None
         if request.method == "POST":
             upload = request.files.get("file")
