@@ -41,8 +41,8 @@ test-postgres:
 	bash scripts/with-postgres.sh $(PY) -m pytest -q tests -m "not browser"
 
 translations: install
-	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k _ -o translations/messages.pot app models security views config.py
-	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations -l zh --width 100
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k _ -o translations/messages.pot app commands models security views config.py
+	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations -l zh --width 100 --ignore-obsolete
 	$(VENV)/bin/pybabel compile -d translations
 
 bench: install

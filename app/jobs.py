@@ -81,17 +81,14 @@ def _write_progress_export(user_id, filter_args):
     from flask_babel import gettext as _
 
     from app.extensions import db
-    from models import AppUser, Enrollment, StoredFile
+    from models import AppUser, StoredFile
     from models.reports import progress_rows, write_progress
+    from models.progress import enrollment_ids
     from security import scope
-    from views.progress import EnrollmentView
 
     user = db.session.get(AppUser, user_id)
-    actor = scope.actor_for(user)
-    # The list's own filter set, so an export means exactly what the list showed.
-    view = next(v for v in current_app.appbuilder.baseviews if isinstance(v, EnrollmentView))
-    query = scope.restrict(db.session.query(Enrollment.id), Enrollment, actor)
-    query = view.filters_from_args(filter_args).apply_all(query)
+    # The job acts as the user who asked: their scope, the list's own filters.
+    query = enrollment_ids(scope.actor_for(user), filter_args)
     name = secrets.token_hex(16)
     folder = current_app.config["UPLOAD_DIR"] / name[:2]
     folder.mkdir(parents=True, exist_ok=True)

@@ -293,7 +293,7 @@ def _run_size(url, workdir, size, institution_count, args):
     from models.account import AppUser
     from security import roles, scope
     from security.accounts import create_account
-    from views.home import current_cycle
+    from models import Cycle
 
     app = create_app({
         "TESTING": True,
@@ -351,7 +351,7 @@ def _run_size(url, workdir, size, institution_count, args):
                        must_change=False, institution=inst)
         db.session.commit()
         if args.enrolled:
-            _enroll_bulk(db, current_cycle().id, args.enrolled, moved, backend)
+            _enroll_bulk(db, Cycle.current().id, args.enrolled, moved, backend)
         if backend == "postgresql":
             # Autovacuum would analyze the freshly loaded tables within a minute or so in
             # production; do it now so that plans do not depend on when the timing starts.
@@ -362,7 +362,7 @@ def _run_size(url, workdir, size, institution_count, args):
         inst_id, inst_account = inst.id, inst.account
         roster_total = db.session.scalar(
             select(func.count(Physician.id)).where(Physician.institution_id == inst_id))
-        cycle = current_cycle()
+        cycle = Cycle.current()
         cycle_id = cycle.id
         included = select(Enrollment.id).where(
             Enrollment.physician_id == Physician.id, Enrollment.cycle_id == cycle_id,

@@ -27,3 +27,4 @@ from models.enrollment import (  # noqa: F401
 from models.exam import Answer, ExamAttempt, Paper, PaperResult, Question  # noqa: F401
 from models.proctoring import Snapshot  # noqa: F401
 from models.audit import AuditLog  # noqa: F401
+from models import workflow  # noqa: F401,E402  (registers the state machine guard)

@@ -10,7 +10,8 @@ from flask_babel import lazy_gettext as _l
 from app.extensions import db
 from models.base import Refused
 from models.account import AppUser
-from models.audit import record as audit
+from models import workflow
+from models.cycle import Cycle
 from models.institution import (
     APPLICATION_STATE,
     ApplicationAttachment,
@@ -28,7 +29,6 @@ SLOTS = {
     4: (_l("Working rules and implementation plan of the physician periodic assessment"), True),
     5: (_l("Other materials required by the provincial health administration"), False),
 }
-EDITABLE = (APPLICATION_STATE.DRAFT, APPLICATION_STATE.REJECTED)
 
 
 class ApplicationRefused(Refused):
@@ -42,14 +42,7 @@ def check_may_apply(institution, cycle, today=None):
     if not institution.application_open:
         raise ApplicationRefused(_("The competent administration has not yet opened the "
                                    "assessment institution application for this institution"))
-    window = cycle.window("assessment_application") if cycle is not None else None
-    if window is None:
-        raise ApplicationRefused(_("No assessment institution application is scheduled in the "
-                                   "current cycle"))
-    if not window.is_open(today or datetime.date.today()):
-        raise ApplicationRefused(
-            _("Outside the assessment institution application period (%(start)s ~ %(end)s)",
-              start=window.start_date, end=window.end_date))
+    Cycle.require_current(cycle).require_open("assessment_application", today)
 
 
 def current_application(institution, cycle):
@@ -59,6 +52,10 @@ def current_application(institution, cycle):
         .order_by(AssessmentApplication.id.desc())
         .first()
     ) if cycle is not None else None
+
+
+def editable(application):
+    return application is None or application.state in workflow.APPLICATION_EDITABLE
 
 
 def attach(institution, cycle, slot, stored, today=None):
@@ -71,7 +68,7 @@ def attach(institution, cycle, slot, stored, today=None):
                                             state=APPLICATION_STATE.DRAFT)
         db.session.add(application)
         db.session.flush()
-    if application.state not in EDITABLE:
+    if not editable(application):
         raise ApplicationRefused(_("The application has been submitted: its attachments "
                                    "cannot be changed"))
     existing = next((a for a in application.attachments if a.slot == slot), None)
@@ -82,38 +79,22 @@ def attach(institution, cycle, slot, stored, today=None):
     return application
 
 
-def submit(institution, cycle, today=None):
-    check_may_apply(institution, cycle, today)
-    application = current_application(institution, cycle)
-    if application is None or application.state not in EDITABLE:
-        raise ApplicationRefused(
-            _("Please upload the application attachments first") if application is None
-            else _("The application has been submitted, please wait for the decision"))
+def submit(application, user=None, today=None):
+    check_may_apply(application.institution, application.cycle, today)
     have = {a.slot for a in application.attachments}
     missing = [str(label) for slot, (label, required) in SLOTS.items()
                if required and slot not in have]
-    if missing:
+    if missing and editable(application):
         raise ApplicationRefused(_("Please upload the required attachments: %(missing)s",
                                    missing=_("; ").join(missing)))
-    before = application.state
-    application.state = APPLICATION_STATE.SUBMITTED
+    workflow.apply(application, "submit", user=user)
     application.submitted_at = datetime.datetime.now()
-    application.reason = None
-    audit("assessment_application", application.id, "submit", institution=institution,
-          from_state=before, to_state=application.state)
     return application
 
 
 def decide(application, approve, reason=None, user=None):
     """The administration's decision; approval gives the institution's accounts the role."""
-    if application.state != APPLICATION_STATE.SUBMITTED:
-        raise ApplicationRefused(_("This application is not awaiting approval"))
-    reason = (reason or "").strip()
-    if not approve and not reason:
-        raise ApplicationRefused(_("Please give the reason for the rejection"))
-    before = application.state
-    application.state = APPLICATION_STATE.APPROVED if approve else APPLICATION_STATE.REJECTED
-    application.reason = reason or None
+    workflow.apply(application, "approve" if approve else "reject", reason=reason, user=user)
     application.decided_at = datetime.datetime.now()
     application.decided_by_id = user.id if user is not None else None
     institution = application.institution
@@ -124,7 +105,4 @@ def decide(application, approve, reason=None, user=None):
         for account in db.session.query(AppUser).filter_by(institution_id=institution.id):
             if role not in account.roles:
                 account.roles.append(role)
-    audit("assessment_application", application.id, "approve" if approve else "reject",
-          institution=institution, from_state=before, to_state=application.state,
-          reason=reason or None, user=user)
     return application

@@ -11,6 +11,16 @@ class Refused(ValueError):
     a view can catch one type and show the message, whatever the rule was."""
 
 
+# 手机号: eleven digits starting 13-19, the one rule for every form that takes a mobile.
+MOBILE_PATTERN = r"1[3-9]\d{9}"
+
+
+def valid_mobile(value):
+    import re
+
+    return bool(re.fullmatch(MOBILE_PATTERN, (value or "").strip()))
+
+
 def now():
     return datetime.datetime.now()
 

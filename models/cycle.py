@@ -2,6 +2,7 @@
 import datetime
 
 from flask_appbuilder import Model
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     Boolean,
@@ -15,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import relationship
 
-from models.base import ChoiceSet, now
+from models.base import ChoiceSet, Refused, now
 
 WINDOW_KIND = ChoiceSet(
     ("assessment_application", _l("Assessment institution application")),
@@ -26,6 +27,10 @@ WINDOW_KIND = ChoiceSet(
     ("exam", _l("Humanities and professional assessment")),
     ("makeup_exam", _l("Make-up exam")),
 )
+
+
+class WindowClosed(Refused):
+    """The action's schedule window is not open today; the message says which and when."""
 
 
 class Cycle(Model):
@@ -40,8 +45,37 @@ class Cycle(Model):
     administration_id = Column(Integer, ForeignKey("administration.id"), nullable=False)
     administration = relationship("Administration")
 
+    @classmethod
+    def current(cls):
+        """The cycle in progress (at most one is marked current), or None."""
+        from app.extensions import db
+
+        return db.session.query(cls).filter(cls.is_current.is_(True)).first()
+
+    @staticmethod
+    def require_current(cycle):
+        if cycle is None:
+            raise WindowClosed(_("There is no assessment cycle in progress"))
+        return cycle
+
     def window(self, kind):
         return next((w for w in self.windows if w.kind == kind), None)
+
+    def require_open(self, kind, today=None):
+        """The window of ``kind`` if today lies inside it (start and end inclusive); otherwise
+        WindowClosed saying whether it is unscheduled, not yet open or over. Every windowed
+        action asks this one question."""
+        window = self.window(kind)
+        stage = WINDOW_KIND.label(kind)
+        if window is None:
+            raise WindowClosed(_("%(stage)s is not scheduled in this cycle", stage=stage))
+        today = today or datetime.date.today()
+        dates = {"stage": stage, "start": window.start_date, "end": window.end_date}
+        if today < window.start_date:
+            raise WindowClosed(_("%(stage)s has not started yet (%(start)s ~ %(end)s)", **dates))
+        if today > window.end_date:
+            raise WindowClosed(_("%(stage)s has closed (%(start)s ~ %(end)s)", **dates))
+        return window
 
     def __str__(self):
         return self.name

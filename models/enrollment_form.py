@@ -11,15 +11,19 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import pgettext
 
+from sqlalchemy import func
+
 from app.extensions import db
 from models.base import Refused
 from models import workflow
 from models.enrollment import ENROLLMENT_STATE as S
 from models.enrollment import PROCEDURE, Submission
+from models.institution import Department
 from models.physician import (
     EMPLOYMENT,
     EXPERIENCE_KIND,
     GENDER,
+    LICENCE_KIND,
     PHYSICIAN_LEVEL,
     PRACTICE_CATEGORY,
     TITLE,
@@ -32,7 +36,7 @@ STEPS = {
     4: _l("Work performance and professional ethics"),
     5: _l("Assessment procedure"),
 }
-EDITABLE_STATES = (S.PENDING_ENROLLMENT, S.REJECTED_BY_INSTITUTION, S.REJECTED_BY_ADMINISTRATION)
+EDITABLE_STATES = workflow.EDITABLE
 STATEMENT_LIMIT = 2000
 
 # The physician sees the manual's own words for where they are (DOMAIN §7, manual 001).
@@ -75,15 +79,7 @@ def check_editable(enrollment, today=None):
     if enrollment is None or enrollment.state == S.CANCELLED:
         raise EnrollmentRefused(_("Enrollment is not open for you: please ask your medical "
                                   "institution to include you in this assessment cycle"))
-    window = enrollment.cycle.window("enrollment")
-    today = today or datetime.date.today()
-    if window is None or not window.is_open(today):
-        if window is None:
-            raise EnrollmentRefused(_("Outside the physician enrollment period: you cannot fill "
-                                      "in or submit"))
-        raise EnrollmentRefused(_("Outside the physician enrollment period (%(start)s ~ %(end)s): "
-                                  "you cannot fill in or submit",
-                                  start=window.start_date, end=window.end_date))
+    enrollment.cycle.require_open("enrollment", today)
     if enrollment.state not in EDITABLE_STATES:
         raise EnrollmentRefused(_("Your enrollment has been submitted and is being reviewed: "
                                   "it cannot be changed"))
@@ -143,11 +139,7 @@ def eligibility(physician, enrollment):
 
 
 def validate_practice(physician, department, specialties, institution_id):
-    if department is None or department.institution_id != institution_id:
-        raise EnrollmentRefused(_("Please choose a department of your institution"))
-    if not department.enabled:
-        raise EnrollmentRefused(_('Department "%(name)s" is disabled, please choose an '
-                                  "enabled department", name=department.name))
+    Department.require_enabled_of(department, institution_id)
     allowed = {subject.id for subject in department.subjects}
     if not specialties:
         raise EnrollmentRefused(_("Please choose your specialties"))
@@ -156,6 +148,14 @@ def validate_practice(physician, department, specialties, institution_id):
     if not physician.is_trainee and not (physician.practice_scope or "").strip():
         raise EnrollmentRefused(_("Please fill in the practice scope (not required for "
                                   "resident trainees)"))
+
+
+def check_licence_pages(kind, pages):
+    """A paper licence is its two pages; an electronic one is one image."""
+    need = 2 if kind == "paper" else 1
+    if pages < need:
+        raise EnrollmentRefused(_("%(kind)s needs %(count)s licence images (at most 3MB each)",
+                                  kind=LICENCE_KIND.label(kind), count=need))
 
 
 def validate_procedure(procedure, condition, statement, proof_count):
@@ -263,11 +263,9 @@ def submit(enrollment, user=None, today=None):
     if missing:
         raise EnrollmentRefused(_("Please complete first: %(steps)s",
                                   steps=_(", ").join(missing)))
-    try:
-        workflow.apply(enrollment, "submit", user=user)
-    except workflow.TransitionRefused as refused:
-        raise EnrollmentRefused(str(refused)) from None
-    version = len(enrollment.submissions) + 1
+    workflow.apply(enrollment, "submit", user=user)
+    version = (db.session.query(func.max(Submission.version))
+               .filter(Submission.enrollment_id == enrollment.id).scalar() or 0) + 1
     # Frozen in the system's language, so that what changed between two submissions is about
     # the physician's data, not about the language each was submitted in.
     with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):

@@ -14,7 +14,6 @@ from models import workflow
 from models.enrollment import ENROLLMENT_STATE as S
 from models.enrollment import EXEMPTION_STATE as X
 from models.enrollment import PROCEDURE, Exemption
-from models.institution import Institution
 
 WAIVED_PAPER = {PROCEDURE.SIMPLE: "humanities", PROCEDURE.GENERAL: "professional"}
 WAIVED_LABEL = {"humanities": _l("Medical humanities assessment"),
@@ -31,21 +30,6 @@ def conditions():
     return [str(condition) for condition in current_app.config["EXEMPTION_CONDITIONS"]]
 
 
-def _window(enrollment, kind, today=None):
-    window = enrollment.cycle.window(kind)
-    today = today or datetime.date.today()
-    if window is None or not window.is_open(today):
-        applying = kind == "exemption_application"
-        if window is None:
-            raise ExemptionRefused(_("Outside the exemption application period") if applying
-                                   else _("Outside the exemption review period"))
-        dates = {"start": window.start_date, "end": window.end_date}
-        raise ExemptionRefused(
-            _("Outside the exemption application period (%(start)s ~ %(end)s)", **dates)
-            if applying else
-            _("Outside the exemption review period (%(start)s ~ %(end)s)", **dates))
-
-
 def latest(enrollment):
     return (db.session.query(Exemption).filter_by(enrollment_id=enrollment.id)
             .order_by(Exemption.id.desc()).first()) if enrollment is not None else None
@@ -55,7 +39,7 @@ def check_may_apply(enrollment, today=None):
     if enrollment is None or enrollment.state != S.AWAITING_EXAM:
         raise ExemptionRefused(_("You may apply for exemption once your enrollment has been "
                                  "approved (enrollment complete - awaiting assessment)"))
-    _window(enrollment, "exemption_application", today)
+    enrollment.cycle.require_open("exemption_application", today)
 
 
 def apply(enrollment, condition, proof, user=None, today=None):
@@ -79,30 +63,21 @@ def apply(enrollment, condition, proof, user=None, today=None):
               to_state=X.PENDING, user=user)
     else:
         current.condition, current.proof = condition, proof
-        current.reject_reason = None
-        workflow.apply_exemption(current, "resubmit", user=user)
+        workflow.apply(current, "resubmit", user=user)
     return current
 
 
-def decide(exemption, reviewer_institution, approve, reason=None, user=None, today=None):
-    """The institution's decision when pending; the assessment institution's after that."""
-    enrollment = exemption.enrollment
-    _window(enrollment, "exemption_review", today)
-    own = enrollment.institution_id == reviewer_institution.id
-    institution = db.session.get(Institution, enrollment.institution_id)
-    assessor = institution.assessment_institution_id == reviewer_institution.id
-    if exemption.state == X.PENDING and own:
+def decide(exemption, stage, approve, reason=None, user=None, today=None):
+    """The institution's decision (``stage`` "review") or the assessment institution's
+    ("rereview"); which one the actor may make is scoping's answer, not this function's."""
+    exemption.enrollment.cycle.require_open("exemption_review", today)
+    if stage == "review":
         event = "institution_approve" if approve else "institution_reject"
-    elif exemption.state == X.PENDING_ASSESSMENT and assessor:
-        event = "assessment_approve" if approve else "assessment_reject"
     else:
-        raise ExemptionRefused(_("This exemption application does not currently need this "
-                                 "institution's review"))
-    try:
-        workflow.apply_exemption(exemption, event, reason=reason, user=user)
-    except workflow.TransitionRefused as refused:
-        raise ExemptionRefused(str(refused)) from None
+        event = "assessment_approve" if approve else "assessment_reject"
+    workflow.apply(exemption, event, reason=reason, user=user)
     exemption.decided_at = datetime.datetime.now()
     if exemption.state == X.APPROVED:
-        exemption.waived_paper = WAIVED_PAPER.get(enrollment.procedure, "professional")
+        exemption.waived_paper = WAIVED_PAPER.get(exemption.enrollment.procedure,
+                                                  "professional")
     return exemption

@@ -1,5 +1,6 @@
 """Institutions, their departments, the 诊疗科目 catalogue and assessment-institution applications."""
 from flask_appbuilder import Model
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     Boolean,
@@ -15,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import relationship
 
-from models.base import ChoiceSet, now
+from models.base import ChoiceSet, Refused, now
 
 INSTITUTION_TYPE = ChoiceSet(
     ("medical", _l("Medical institution")),
@@ -135,6 +136,17 @@ class Department(Model):
     @property
     def status_label(self):
         return str(_l("Enabled")) if self.enabled else str(_l("Disabled"))
+
+    @staticmethod
+    def require_enabled_of(department, institution_id):
+        """A physician's department must be an enabled one of their own institution: the one
+        rule for 新增医师, 编辑, 调入, the import and the physician's own 执业信息."""
+        if department is None or department.institution_id != institution_id:
+            raise Refused(_("Please choose an enabled department of this institution"))
+        if not department.enabled:
+            raise Refused(_('Department "%(name)s" is disabled, please choose an enabled '
+                            "department", name=department.name))
+        return department
 
     def __str__(self):
         return self.name

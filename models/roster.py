@@ -14,7 +14,9 @@ from models import workflow
 from models.account import AppUser
 from models.audit import record as audit
 from models.audit import record_many
+from models.cycle import Cycle
 from models.enrollment import ENROLLMENT_STATE, Enrollment
+from models.institution import Department
 from models.physician import ROSTER_STATUS, TRANSFER_REASON, Physician
 from security import idcard, roles
 
@@ -26,19 +28,12 @@ class RosterError(Refused):
     """The roster action was refused; the message is for the user."""
 
 
-def _window_check(cycle, kind, today=None):
-    window = cycle.window(kind) if cycle is not None else None
-    if window is None:
-        raise RosterError(_("There is no assessment cycle in progress"))
-    today = today or datetime.date.today()
-    if today > window.end_date:
-        raise RosterError(_("%(stage)s has closed (%(start)s ~ %(end)s)", stage=window.kind_label,
-                            start=window.start_date, end=window.end_date))
-
-
 def include(physicians, cycle, user=None, today=None):
-    """允许报名: put physicians into the cycle. Returns how many were newly included."""
-    _window_check(cycle, "enrollment", today)
+    """允许报名: put physicians into the cycle. Returns how many were newly included.
+
+    The caller has locked the physicians' rows, so the enrollments read here are the
+    committed ones and a second batch of the same physicians finds them included."""
+    Cycle.require_current(cycle).require_open("enrollment", today)
     out = [p.name for p in physicians if p.roster_status != ROSTER_STATUS.ACTIVE]
     if out:
         raise RosterError(_("Physicians %(names)s have been transferred out of this institution "
@@ -58,11 +53,8 @@ def include(physicians, cycle, user=None, today=None):
         if enrollment is None:
             fresh.append(physician)
         elif enrollment.state == ENROLLMENT_STATE.CANCELLED:
-            if enrollment.institution_id != physician.institution_id:
-                # Re-included by another institution: the cancelled record moves with it.
-                workflow.tally(cycle.id, enrollment.institution_id, enrollment.state, -1)
-                enrollment.institution_id = physician.institution_id
-                workflow.tally(cycle.id, enrollment.institution_id, enrollment.state, +1)
+            # Re-included, perhaps by another institution: the cancelled record moves with it.
+            workflow.moving_institution(enrollment, physician.institution_id)
             workflow.apply(enrollment, "reinclude", user=user)
             added += 1
     # Hundreds at a time: one multi-row insert each for the enrollments and their audit rows.
@@ -83,10 +75,7 @@ def include(physicians, cycle, user=None, today=None):
 
 def cancel(enrollment, reason, user=None):
     """取消报名 with a reason, only before the institution has reviewed."""
-    try:
-        workflow.apply(enrollment, "cancel", reason=reason, user=user)
-    except workflow.TransitionRefused as refused:
-        raise RosterError(str(refused)) from None
+    workflow.apply(enrollment, "cancel", reason=reason, user=user)
 
 
 def find_by_id_number(raw):
@@ -104,10 +93,8 @@ def check_new(physician):
     number = physician.id_number
     if find_by_id_number(number) is not None:
         raise RosterError(str(DUPLICATE_MESSAGE))
-    department = physician.department
-    if department is not None and (department.institution_id != physician.institution_id
-                                   or not department.enabled):
-        raise RosterError(_("Please choose an enabled department of this institution"))
+    if physician.department is not None:
+        Department.require_enabled_of(physician.department, physician.institution_id)
     physician.id_number = idcard.normalize(number)
     physician.roster_status = ROSTER_STATUS.ACTIVE
     if physician.birth_date is None:
@@ -166,9 +153,8 @@ def transfer_in(physician, institution, department=None, user=None):
     """调入: only a physician who has been transferred out may be taken in."""
     if physician.roster_status == ROSTER_STATUS.ACTIVE:
         raise RosterError(still_practising_message(physician))
-    if department is not None and (department.institution_id != institution.id
-                                   or not department.enabled):
-        raise RosterError(_("Please choose an enabled department of this institution"))
+    if department is not None:
+        Department.require_enabled_of(department, institution.id)
     physician.roster_status = ROSTER_STATUS.ACTIVE
     physician.institution_id = institution.id
     physician.department_id = department.id if department is not None else None

@@ -1,10 +1,13 @@
-"""Scoping: which rows a user may see and change, for every model, in one place.
+"""Scoping: which rows a user may see, and act on, for every model, in one place.
 
-Each model has one rule, a function from the acting user to a SQL condition. Lists, shows,
-edits, deletes, actions, exports, file downloads and JSON endpoints all read through
-``restrict``/``get_or_404`` (the console's data interface calls them for every query), and a
-single-record check is the same condition asked of one id, so list filtering and record checks
-cannot drift apart. Outside a request (CLI, jobs) there is no user and nothing is restricted.
+Each model has one rule per action (``read``, ``change``, ``review``, ``rereview``,
+``decide``): a function from the acting user to a SQL condition. Lists, shows, edits,
+deletes, actions, exports, file downloads and JSON endpoints read through ``restrict`` (the
+console's data interface calls it for every query); commands load what they act on through
+``require(actor, action, model, id)``, which asks the same condition of one id, so list
+filtering and record checks cannot drift apart. An action a model does not name is allowed to
+nobody (fail closed), and so is everything when there is no user: jobs and the CLI act as an
+explicit actor (the user who asked, or ``SYSTEM`` named by the caller).
 """
 from dataclasses import dataclass
 from typing import Optional
@@ -86,9 +89,16 @@ def actor_for(user):
     return Actor(NOBODY, user_id=user.id)
 
 
+READ, CHANGE, REVIEW, REREVIEW, DECIDE = "read", "change", "review", "rereview", "decide"
+TAKE_IN = "take_in"  # 调入: any institution may take in a physician transferred out elsewhere
+MANAGE = "manage"  # the accounts of the levels below: 重置密码
+
+
 def current_actor():
+    """The actor of the current request; outside a request nobody (scoped queries return
+    nothing, so a job or command that forgot to name its actor fails closed)."""
     if not has_request_context():
-        return SYSTEM
+        return Actor(NOBODY)
     if "scope_actor" not in g:
         g.scope_actor = actor_for(current_user)
     return g.scope_actor
@@ -114,6 +124,12 @@ def _own_institution_ids(actor):
     return None
 
 
+def covered_institutions(actor):
+    """The medical institutions whose physicians this assessment institution re-reviews."""
+    return select(Institution.id).where(
+        Institution.assessment_institution_id == actor.institution_id)
+
+
 def _by_institution(column):
     def rule(actor):
         ids = _own_institution_ids(actor)
@@ -136,14 +152,28 @@ def _administration(actor):
     return false()
 
 
+def _administration_below(actor):
+    # An administration manages the administrations below it, never its own record.
+    if actor.kind == ADMINISTRATION:
+        return Administration.path.like(actor.subtree) & (Administration.path != actor.admin_path)
+    return false()
+
+
 def _institution(actor):
     if actor.kind == ADMINISTRATION:
         return Institution.admin_path.like(actor.subtree)
     if actor.kind == INSTITUTION:
         # An assessment institution also sees the institutions assigned to it.
-        return (Institution.id == actor.institution_id) | (
-            Institution.assessment_institution_id == actor.institution_id
-        )
+        return (Institution.id == actor.institution_id) | Institution.id.in_(
+            covered_institutions(actor))
+    return false()
+
+
+def _institution_change(actor):
+    if actor.kind == ADMINISTRATION:
+        return Institution.admin_path.like(actor.subtree)
+    if actor.kind == INSTITUTION:
+        return Institution.id == actor.institution_id
     return false()
 
 
@@ -164,32 +194,66 @@ def _physician(actor):
     return at_institution
 
 
+def _physician_change(actor):
+    """The physician's own record; an institution's (or administration's) current roster."""
+    if actor.kind == PHYSICIAN:
+        return Physician.id == actor.physician_id
+    return _by_institution(Physician.institution_id)(actor)
+
+
+def _physician_take_in(actor):
+    if actor.kind == INSTITUTION:
+        return Physician.roster_status == ROSTER_STATUS.TRANSFERRED_OUT
+    return false()
+
+
 def _enrollment(actor):
     if actor.kind == PHYSICIAN:
         return Enrollment.physician_id == actor.physician_id
     if actor.kind == INSTITUTION:
-        assigned = select(Institution.id).where(
-            Institution.assessment_institution_id == actor.institution_id
-        )
         return (Enrollment.institution_id == actor.institution_id) | Enrollment.institution_id.in_(
-            assigned
-        )
+            covered_institutions(actor))
     return _by_institution(Enrollment.institution_id)(actor)
+
+
+def _enrollment_change(actor):
+    # The physician fills in their own; the institution includes and cancels its own.
+    if actor.kind == PHYSICIAN:
+        return Enrollment.physician_id == actor.physician_id
+    if actor.kind == INSTITUTION:
+        return Enrollment.institution_id == actor.institution_id
+    return false()
+
+
+def _enrollment_review(actor):
+    if actor.kind == INSTITUTION:
+        return Enrollment.institution_id == actor.institution_id
+    return false()
+
+
+def _enrollment_rereview(actor):
+    if actor.kind == INSTITUTION:
+        return Enrollment.institution_id.in_(covered_institutions(actor))
+    return false()
+
+
+def _enrollment_decide(actor):
+    if actor.kind == ADMINISTRATION:
+        return _by_institution(Enrollment.institution_id)(actor)
+    return false()
 
 
 def _tally(actor):
     """The same institutions as ``_enrollment``, for the per-institution state counts."""
     if actor.kind == INSTITUTION:
-        assigned = select(Institution.id).where(
-            Institution.assessment_institution_id == actor.institution_id)
         return (EnrollmentTally.institution_id == actor.institution_id) | \
-            EnrollmentTally.institution_id.in_(assigned)
+            EnrollmentTally.institution_id.in_(covered_institutions(actor))
     return _by_institution(EnrollmentTally.institution_id)(actor)
 
 
-def _via_enrollment(column):
+def _via_enrollment(column, enrollment_rule=_enrollment):
     def rule(actor):
-        return column.in_(select(Enrollment.id).where(_enrollment(actor)))
+        return column.in_(select(Enrollment.id).where(enrollment_rule(actor)))
 
     return rule
 
@@ -215,12 +279,14 @@ def _stored_file(actor):
     ids = _own_institution_ids(actor)
     if ids is None:
         return mine
-    # The physicians' files it may read: its own roster's, and, for an assessment institution,
-    # those of the physicians whose enrollments it re-reviews.
-    return (mine | StoredFile.institution_id.in_(ids)
-            | StoredFile.physician_id.in_(select(Physician.id).where(_physician(actor)))
-            | StoredFile.physician_id.in_(select(Enrollment.physician_id).where(
-                _enrollment(actor))))
+    # A physician's files follow the physician as they are now: their current institution's
+    # roster (and that institution's administrations), and the assessment institution that
+    # re-reviews that institution. A former institution loses them at the transfer.
+    physicians = select(Physician.id).where(_physician(actor))
+    if actor.kind == INSTITUTION:
+        physicians = select(Physician.id).where(
+            _physician(actor) | Physician.institution_id.in_(covered_institutions(actor)))
+    return mine | StoredFile.institution_id.in_(ids) | StoredFile.physician_id.in_(physicians)
 
 
 def _user(actor):
@@ -232,86 +298,166 @@ def _staff_reference(actor):
     return true() if actor.kind != NOBODY else false()
 
 
+def _provincial(column):
+    """Cycles, schedules, papers and questions are set by the administration that owns the
+    cycle (the province): an administration whose subtree holds it."""
+    def rule(actor):
+        if actor.kind != ADMINISTRATION:
+            return false()
+        return column.in_(select(Administration.id).where(
+            Administration.path.like(actor.subtree)))
+
+    return rule
+
+
+def _cycle_owned(cycle_column):
+    def rule(actor):
+        return cycle_column.in_(select(Cycle.id).where(_provincial(Cycle.administration_id)(actor)))
+
+    return rule
+
+
 _RULES = {
-    Administration: _administration,
-    Institution: _institution,
-    Department: _by_institution(Department.institution_id),
-    AssessmentApplication: _by_institution(AssessmentApplication.institution_id),
-    ApplicationAttachment: lambda actor: ApplicationAttachment.application_id.in_(
-        select(AssessmentApplication.id).where(_RULES[AssessmentApplication](actor))
-    ),
-    Physician: _physician,
-    Experience: lambda actor: Experience.physician_id.in_(
-        select(Physician.id).where(_physician(actor))
-    ),
-    Enrollment: _enrollment,
-    EnrollmentTally: _tally,
-    Submission: _via_enrollment(Submission.enrollment_id),
-    ReviewRecord: _via_enrollment(ReviewRecord.enrollment_id),
-    OtherOpinion: _via_enrollment(OtherOpinion.enrollment_id),
-    Exemption: _via_enrollment(Exemption.enrollment_id),
-    ExamAttempt: _via_enrollment(ExamAttempt.enrollment_id),
-    PaperResult: _via_enrollment(PaperResult.enrollment_id),
-    Snapshot: _snapshot,
-    AuditLog: _audit,
-    StoredFile: _stored_file,
-    AppUser: _user,
-    SmsMessage: lambda actor: false(),
-    CycleConfirmation: lambda actor: CycleConfirmation.user_id == actor.user_id,
-    Subject: _staff_reference,
-    Cycle: _staff_reference,
-    ScheduleWindow: _staff_reference,
-    Paper: _staff_reference,
-    Question: lambda actor: false() if actor.kind == PHYSICIAN else _staff_reference(actor),
+    Administration: {READ: _administration,
+                     CHANGE: lambda actor: Administration.path.like(actor.subtree)
+                     if actor.kind == ADMINISTRATION else false(),
+                     MANAGE: _administration_below},
+    Institution: {READ: _institution, CHANGE: _institution_change,
+                  MANAGE: lambda actor: Institution.admin_path.like(actor.subtree)
+                  if actor.kind == ADMINISTRATION else false()},
+    Department: {READ: _by_institution(Department.institution_id),
+                 CHANGE: _by_institution(Department.institution_id)},
+    AssessmentApplication: {
+        READ: _by_institution(AssessmentApplication.institution_id),
+        CHANGE: lambda actor: (AssessmentApplication.institution_id == actor.institution_id)
+        if actor.kind == INSTITUTION else false(),
+        DECIDE: lambda actor: _by_institution(AssessmentApplication.institution_id)(actor)
+        if actor.kind == ADMINISTRATION else false(),
+    },
+    ApplicationAttachment: {READ: lambda actor: ApplicationAttachment.application_id.in_(
+        select(AssessmentApplication.id).where(_RULES[AssessmentApplication][READ](actor)))},
+    Physician: {READ: _physician, CHANGE: _physician_change, TAKE_IN: _physician_take_in,
+                MANAGE: lambda actor: false() if actor.kind == PHYSICIAN
+                else _physician_change(actor)},
+    Experience: {
+        READ: lambda actor: Experience.physician_id.in_(select(Physician.id).where(
+            _physician(actor))),
+        CHANGE: lambda actor: (Experience.physician_id == actor.physician_id)
+        if actor.kind == PHYSICIAN else false(),
+    },
+    Enrollment: {READ: _enrollment, CHANGE: _enrollment_change, REVIEW: _enrollment_review,
+                 REREVIEW: _enrollment_rereview, DECIDE: _enrollment_decide},
+    EnrollmentTally: {READ: _tally},
+    Submission: {READ: _via_enrollment(Submission.enrollment_id)},
+    ReviewRecord: {READ: _via_enrollment(ReviewRecord.enrollment_id)},
+    OtherOpinion: {READ: _via_enrollment(OtherOpinion.enrollment_id),
+                   CHANGE: _via_enrollment(OtherOpinion.enrollment_id, _enrollment_review)},
+    Exemption: {
+        READ: _via_enrollment(Exemption.enrollment_id),
+        CHANGE: _via_enrollment(Exemption.enrollment_id,
+                                lambda actor: (Enrollment.physician_id == actor.physician_id)
+                                if actor.kind == PHYSICIAN else false()),
+        REVIEW: _via_enrollment(Exemption.enrollment_id, _enrollment_review),
+        REREVIEW: _via_enrollment(Exemption.enrollment_id, _enrollment_rereview),
+    },
+    ExamAttempt: {
+        READ: _via_enrollment(ExamAttempt.enrollment_id),
+        CHANGE: _via_enrollment(ExamAttempt.enrollment_id,
+                                lambda actor: (Enrollment.physician_id == actor.physician_id)
+                                if actor.kind == PHYSICIAN else false()),
+    },
+    PaperResult: {READ: _via_enrollment(PaperResult.enrollment_id)},
+    Snapshot: {READ: _snapshot},
+    AuditLog: {READ: _audit},
+    StoredFile: {READ: _stored_file},
+    AppUser: {READ: _user, CHANGE: _user},
+    SmsMessage: {READ: lambda actor: false()},
+    CycleConfirmation: {READ: lambda actor: CycleConfirmation.user_id == actor.user_id,
+                        CHANGE: lambda actor: CycleConfirmation.user_id == actor.user_id},
+    Subject: {READ: _staff_reference},
+    Cycle: {READ: _staff_reference, CHANGE: _provincial(Cycle.administration_id)},
+    ScheduleWindow: {READ: _staff_reference, CHANGE: _cycle_owned(ScheduleWindow.cycle_id)},
+    Paper: {READ: _staff_reference, CHANGE: _cycle_owned(Paper.cycle_id)},
+    Question: {
+        READ: lambda actor: false() if actor.kind == PHYSICIAN else _staff_reference(actor),
+        CHANGE: lambda actor: Question.paper_id.in_(select(Paper.id).where(
+            _cycle_owned(Paper.cycle_id)(actor))),
+    },
 }
 
 
-def condition(model, actor=None):
-    """The SQL condition selecting the rows of ``model`` that the actor may see."""
+def condition(model, actor=None, action=READ):
+    """The SQL condition selecting the rows of ``model`` the actor may ``action``."""
     actor = actor or current_actor()
     if actor.kind == ALL:
         return true()
     if actor.kind == NOBODY:
         return false()
-    rule = _RULES.get(model)
+    rule = _RULES.get(model, {}).get(action)
     if rule is None:
-        # A model without a rule is visible to nobody but the system: fail closed.
+        # A model or an action without a rule is allowed to nobody but the system.
         return false()
     return rule(actor)
 
 
-def restrict(query, model, actor=None):
-    return query.filter(condition(model, actor))
+def restrict(query, model, actor=None, action=READ):
+    return query.filter(condition(model, actor, action))
 
 
-def is_visible(obj, actor=None):
+def is_visible(obj, actor=None, action=READ):
     model = type(obj)
     if obj.id is None:
         return False
     pk = model.id
     return (
-        db.session.query(pk).filter(pk == obj.id, condition(model, actor)).first() is not None
+        db.session.query(pk).filter(pk == obj.id, condition(model, actor, action)).first()
+        is not None
     )
 
 
-def get_or_404(model, ident, actor=None):
-    """Fetch one record by id within scope; another tenant's record is simply not found."""
+def condition_holds(actor, action, model, ident):
+    """Whether the actor may ``action`` the record ``ident`` (no 404: for choosing a path)."""
+    return db.session.query(model.id).filter(
+        model.id == int(ident), condition(model, actor, action)).first() is not None
+
+
+def require(actor, action, model, ident):
+    """The record ``ident`` of ``model`` if the actor may ``action`` it; otherwise 404, the same
+    answer as for a record that does not exist (another tenant's record is simply not found)."""
     try:
         ident = int(ident)
     except (TypeError, ValueError):
         abort(404)
-    obj = restrict(db.session.query(model), model, actor).filter(model.id == ident).first()
+    obj = restrict(db.session.query(model), model, actor, action).filter(
+        model.id == ident).first()
     if obj is None:
         abort(404)
     return obj
 
 
-def ensure_in_scope(obj, actor=None):
-    """After a change, check the record still lies inside the actor's scope, or undo and 404.
+def require_all(actor, action, model, idents):
+    """Several records in one query; any id outside the scope makes the whole request a 404."""
+    try:
+        ids = {int(ident) for ident in idents}
+    except (TypeError, ValueError):
+        abort(404)
+    items = restrict(db.session.query(model), model, actor, action).filter(
+        model.id.in_(ids)).order_by(model.id).all() if ids else []
+    if not items or len(items) != len(ids):
+        abort(404)
+    return items
 
-    Flushes so that the check runs the very condition lists use, on the row as it now is.
-    """
+
+def get_or_404(model, ident, actor=None):
+    """Read one record by id within scope (pages that only show)."""
+    return require(actor or current_actor(), READ, model, ident)
+
+
+def ensure_in_scope(obj, actor=None, action=CHANGE):
+    """After a change, check the record still lies inside the actor's scope, or refuse.
+
+    Flushes so that the check runs the very condition lists use, on the row as it now is."""
     db.session.flush()
-    if not is_visible(obj, actor):
+    if not is_visible(obj, actor, action):
         db.session.rollback()
         abort(404)

@@ -111,7 +111,7 @@ def test_rejection_needs_a_reason(as_role):
     application = db.session.query(AssessmentApplication).one()
     city = as_role("city")
     empty = post(city, f"/assessmentapplicationview/reject/{application.id}", {"reason": ""})
-    assert empty.status_code == 400 and "请填写驳回原因" in empty.get_data(as_text=True)
+    assert empty.status_code == 400 and "请填写原因" in empty.get_data(as_text=True)
     post(city, f"/assessmentapplicationview/reject/{application.id}", {"reason": "材料不全"})
     db.session.refresh(application)
     assert application.state == "rejected" and application.reason == "材料不全"

@@ -232,7 +232,7 @@ def test_institution_journey(journey, live_app, shots, capsys):
     from models import Enrollment, Institution, Physician
     from models.physician import GENDER, PHYSICIAN_LEVEL, PRACTICE_CATEGORY
     from security import idcard
-    from views.home import current_cycle
+    from models import Cycle
 
     v = journey(expected={(400, "POST", "/institution/mine/")})
     page = v.page
@@ -374,7 +374,7 @@ def test_institution_journey(journey, live_app, shots, capsys):
     assert not _rows_where(page, "证件号码", masked), "still in the 未确认 tab"
 
     def enrollment_state(s):
-        cycle = current_cycle()
+        cycle = Cycle.current()
         return s.query(Enrollment.state).join(Physician).filter(
             Physician.id_number == number, Enrollment.cycle_id == cycle.id).scalar()
 

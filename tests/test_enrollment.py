@@ -67,8 +67,10 @@ def test_a_physician_not_yet_included_sees_the_manuals_words(as_role, province):
     from tests.conftest import login
     from models.enrollment import ENROLLMENT_STATE
 
+    from models import workflow
+
     enrollment = _enrollment()
-    enrollment.state = ENROLLMENT_STATE.CANCELLED
+    workflow.force(enrollment, ENROLLMENT_STATE.CANCELLED, reason="test set-up")
     db.session.commit()
     client = as_role("physician")
     assert "未开通报名" in client.get("/me/").get_data(as_text=True)
@@ -119,7 +121,7 @@ def test_bad_step_input_is_refused_and_what_was_saved_stays(as_role):
         Institution.account == "NX1008600").first()
     wrong_dept = _post(client, "/me/enroll/2", {"department_id": str(other_dept.id),
                                                 "specialties": str(other_dept.subjects[0].id)})
-    assert wrong_dept.status_code == 400 and "请选择本机构的科室" in wrong_dept.get_data(as_text=True)
+    assert wrong_dept.status_code == 400 and "请选择本机构已启用的科室" in wrong_dept.get_data(as_text=True)
     disabled = db.session.query(Department).join(Institution).filter(
         Institution.account == "NX1008611", Department.name == "儿科").one()
     off = _post(client, "/me/enroll/2", {"department_id": str(disabled.id),
@@ -149,7 +151,7 @@ def test_after_the_window_closes_nothing_can_be_filled_in(as_role):
     window.end_date = datetime.date.today() - datetime.timedelta(days=1)
     db.session.commit()
     client.get("/me/enroll/1")
-    assert any("不在医师报名时间内" in m for m in flashes(client))
+    assert any("医师报名已截止" in m for m in flashes(client))
 
 
 def test_eligibility_counts_years_to_the_cutoff(province):

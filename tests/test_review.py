@@ -196,4 +196,4 @@ def test_other_institutions_opinion_is_added_by_the_reviewing_institution(as_rol
     assessor = as_role("assessment")
     refused = post(assessor, f"/review/{_enrollment().id}/opinion",
                    {"institution_name": "某院", "opinion": "意见"})
-    assert refused.status_code == 400 and len(_enrollment().other_opinions) == 1
+    assert refused.status_code == 404 and len(_enrollment().other_opinions) == 1

@@ -96,14 +96,16 @@ def test_cancel_needs_a_reason_and_is_refused_after_review(as_role):
     assert empty.status_code == 400 and "请填写原因" in empty.get_data(as_text=True)
     assert enrollment.state == "pending_enrollment"
 
-    enrollment.state = "pending_assessment_review"
+    from models import workflow
+
+    workflow.force(enrollment, "pending_assessment_review", reason="test set-up")
     db.session.commit()
     late = post(client, f"/physicianview/cancel/{enrollment.physician_id}", {"reason": "离职"})
     assert "不能取消报名" in late.get_data(as_text=True)
     db.session.refresh(enrollment)
     assert enrollment.state == "pending_assessment_review"
 
-    enrollment.state = "pending_enrollment"
+    workflow.force(enrollment, "pending_enrollment", reason="test set-up")
     db.session.commit()
     ok = post(client, f"/physicianview/cancel/{enrollment.physician_id}", {"reason": "已离职"})
     assert ok.status_code == 302

@@ -8,10 +8,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from app.extensions import db
-from models.account import AppUser
 from models.base import Refused
-from models.audit import record as audit
-from security import accounts, scope
+from security import scope
 from views.labels import LABELS
 
 
@@ -48,30 +46,38 @@ class ScopedModelView(ModelView):
     page_size = 20
     list_template = "appbuilder/general/model/list.html"
 
+    # FAB's generated add, edit and delete are the commands of plain records: its data
+    # interface commits once after these hooks, so everything they add (an account, a path)
+    # is in the same transaction, and a refusal raised here saves nothing.
+
     def pre_add(self, item):
         self.before_save(item)
         db.session.add(item)
+        db.session.flush()
+        self.after_insert(item)
         scope.ensure_in_scope(item)
 
     def pre_update(self, item):
         self.before_save(item)
         scope.ensure_in_scope(item)
 
+    def pre_delete(self, item):
+        scope.require(scope.current_actor(), scope.CHANGE, type(item), item.id)
+        self.before_delete(item)
+
     def before_save(self, item):
-        """Hook for subclasses: fill owner fields, validate. Raise ValueError to refuse."""
+        """Hook for subclasses: fill owner fields, validate. Raise Refused to refuse."""
+
+    def after_insert(self, item):
+        """Hook for subclasses: what a new record brings with it (its id is known)."""
+
+    def before_delete(self, item):
+        """Hook for subclasses: raise Refused to keep the record."""
 
     def _scoped_items(self, pks):
         """The selected rows, in one scoped query; any id outside the scope makes it a 404."""
-        try:
-            ids = {int(pk) for pk in pks}
-        except ValueError:
-            abort(404)
         model = self.datamodel.obj
-        items = scope.restrict(db.session.query(model), model).filter(
-            model.id.in_(ids)).order_by(model.id).all() if ids else []
-        if not items or len(items) != len(ids):
-            abort(404)
-        return items
+        return scope.require_all(scope.current_actor(), scope.READ, model, pks)
 
     def _action_or_403(self, name):
         action = self.actions.get(name)
@@ -92,6 +98,14 @@ class ScopedModelView(ModelView):
         action = self._action_or_403(request.form.get("action", ""))
         # Always a list, as FAB passes it; another tenant's id anywhere in it is a 404.
         return action.func(self._scoped_items(request.form.getlist("rowid")))
+
+
+def attempt(call):
+    """Run a command: (its result, None), or (None, the refusal's message for the user)."""
+    try:
+        return call(), None
+    except Refused as refused:
+        return None, str(refused)
 
 
 def current_user_id():
@@ -159,32 +173,28 @@ class ConsoleView(ScopedModelView):
         self.add_form_extra_fields = {**fields, **(self.add_form_extra_fields or {})}
         self.edit_form_extra_fields = {**fields, **(self.edit_form_extra_fields or {})}
 
-    def run_command(self, command, success_message):
-        """Run a domain command for an action: commit and say so, or roll back and say why."""
-        try:
-            command()
-        except Refused as refused:
-            db.session.rollback()
-            flash(str(refused), "danger")
+    def run_command(self, call, success_message):
+        """Run a command for an action and go back to the list, saying what happened.
+
+        ``success_message`` may be a function of the command's result."""
+        result, error = attempt(call)
+        if error is not None:
+            flash(error, "danger")
         else:
-            db.session.commit()
-            flash(success_message() if callable(success_message) else success_message,
+            flash(success_message(result) if callable(success_message) else str(success_message),
                   "success")
         return self.back()
 
     def reason_form(self, model, pk, decide, success_message, heading):
-        """A page asking for the reason of a refusal-type action (驳回, 取消, 调离…)."""
+        """A page asking for the reason of a refusal-type action (驳回, 取消, 调离…);
+        ``decide(actor, pk, reason)`` is the command."""
         item = scope.get_or_404(model, pk)
         error = None
         if request.method == "POST":
-            try:
-                decide(item, request.form.get("reason"))
-            except Refused as refused:
-                db.session.rollback()
-                error = str(refused)
-            else:
-                db.session.commit()
-                flash(success_message, "success")
+            _result, error = attempt(lambda: decide(scope.current_actor(), item.id,
+                                                    request.form.get("reason")))
+            if error is None:
+                flash(str(success_message), "success")
                 return redirect(url_for(".list"))
         return self.render_template("institution/reject.html", item=item, error=error,
                                     heading=heading(item)), (400 if error else 200)
@@ -197,22 +207,9 @@ class ConsoleView(ScopedModelView):
                         else url_for(f"{self.__class__.__name__}.list"))
 
     def _install_search_filters(self, filters):
-        """FAB's HTML views ignore `search_filters` (only its REST API reads it): a column named
-        there gets exactly these filters, in this order (URL: _flt_<index>_<column>)."""
-        for column, filter_classes in (getattr(self, "search_filters", None) or {}).items():
-            instances = [filter_class(column, self.datamodel) for filter_class in filter_classes]
-            filters._search_filters[column] = instances
-            filters._all_filters[column] = instances
-        return filters
+        from models.progress import install_filters
 
-    def filters_from_args(self, args):
-        """A fresh filter set from `_flt_<index>_<column>` arguments, as the list reads them."""
-        filters = self._install_search_filters(self.datamodel.get_filters(self.search_columns))
-        for key, value in args.items():
-            index, _sep, column = key.partition("_flt_")[2].partition("_")
-            if key.startswith("_flt_") and index.isdigit() and column:
-                filters.add_filter_index(column, int(index), value)
-        return filters
+        return install_filters(filters, getattr(self, "search_filters", None), self.datamodel)
 
 
 class ResetPasswordMixin:
@@ -225,23 +222,13 @@ class ResetPasswordMixin:
     def audit_place(self, item):
         return {"institution": getattr(item, "institution", None)}
 
-    def may_reset(self, item):
-        return True
-
     @action("reset_password", _l("Reset password"), _l("Reset the password to 666666?"),
             "fa-key", single=True, multiple=True)
     def reset_password(self, items):
-        if not all(self.may_reset(item) for item in items):
-            flash(_("Only accounts of the levels below can be reset; change your own password "
-                    "under [Account settings]"), "danger")
-            return self.back()
-        link = getattr(AppUser, self.account_link)
-        users = db.session.query(AppUser).filter(link.in_([i.id for i in items]))
-        for user in users:
-            accounts.reset_password(user)
-        for item in items:
-            audit(self.datamodel.obj.__tablename__, item.id, "reset_password",
-                  **self.audit_place(item))
-        db.session.commit()
-        flash(str(self.reset_message), "success")
-        return self.back()
+        from commands import account
+
+        return self.run_command(
+            lambda: account.reset_passwords(scope.current_actor(), self.datamodel.obj,
+                                            [item.id for item in items], self.account_link,
+                                            self.audit_place),
+            self.reset_message)

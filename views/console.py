@@ -3,9 +3,7 @@
 Menus follow the manuals: 首页, 机构信息, 医师管理, 考核管理, 行政管理, 系统管理.
 """
 
-
-
-from flask import flash, g, redirect, url_for
+from flask import flash, redirect, url_for
 from flask_appbuilder import action, expose
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_appbuilder.models.filters import BaseFilter
@@ -33,6 +31,7 @@ from models import (
     Subject,
 )
 from models.account import AppUser
+from models.base import Refused
 from models.institution import INSTITUTION_GRADE, INSTITUTION_LEVEL, INSTITUTION_TYPE
 from models.audit import record as audit
 from security import accounts, roles, scope
@@ -51,13 +50,8 @@ class AdministrationView(ResetPasswordMixin, ConsoleView):
     def audit_place(self, item):
         return {"admin_path": item.path}
 
-    def may_reset(self, item):
-        # An administration resets the levels below it, never its own account.
-        return item.path != scope.current_actor().admin_path
-
-    def post_add(self, item):
+    def after_insert(self, item):
         item.assign_path()
-        db.session.commit()
 
 
 class FilterUnassigned(BaseFilter):
@@ -106,16 +100,13 @@ class InstitutionView(ResetPasswordMixin, ConsoleView):
         return {"institution": item}
 
     def _set_application_open(self, items, value):
-        for item in items:
-            if item.is_assessment and value:
-                continue
-            item.application_open = value
-            audit("institution", item.id, "open_application" if value else "close_application",
-                  institution=item)
-        db.session.commit()
-        flash(_("Assessment institution application opened") if value
-              else _("Assessment institution application closed"), "success")
-        return self.back()
+        from commands import institution
+
+        return self.run_command(
+            lambda: institution.set_application_open(scope.current_actor(),
+                                                     [item.id for item in items], value),
+            _("Assessment institution application opened") if value
+            else _("Assessment institution application closed"))
 
     @action("open_application", _l("Open application"),
             _l("Allow the selected institutions to apply as assessment institutions?"),
@@ -130,24 +121,25 @@ class InstitutionView(ResetPasswordMixin, ConsoleView):
 
     def before_save(self, item):
         if item.administration is None:
-            raise ValueError(_("Please choose the competent administration"))
+            raise Refused(_("Please choose the competent administration"))
         item.admin_path = item.administration.path
         item.account = (item.account or "").strip()
         chosen = item.assessment_institution
         if chosen is not None and (not chosen.is_assessment or chosen is item):
-            raise ValueError(_("The assigned assessment institution must be another institution "
-                               "that is already an assessment institution"))
+            raise Refused(_("The assigned assessment institution must be another institution "
+                            "that is already an assessment institution"))
         if item.id is None and db.session.query(AppUser.id).filter_by(
                 username=item.account).first():
-            raise ValueError(_('The account "%(account)s" is already in use',
-                               account=item.account))
+            raise Refused(_('The account "%(account)s" is already in use',
+                            account=item.account))
 
-    def post_add(self, item):
+    def after_insert(self, item):
         """A new institution gets its login at once: its account, password 666666."""
         accounts.create_account(item.account, [roles.INSTITUTION], name=item.name,
                                 institution=item)
         audit("institution", item.id, "create", institution=item)
-        db.session.commit()
+
+    def post_add(self, item):
         flash(_("Institution account %(account)s created, its initial password is 666666",
                 account=item.account), "success")
 
@@ -169,25 +161,27 @@ class DepartmentView(ConsoleView):
         if actor.kind == scope.INSTITUTION:
             item.institution_id = actor.institution_id
         if item.institution_id is None:
-            raise ValueError(_("Please choose the institution"))
+            raise Refused(_("Please choose the institution"))
         item.name = (item.name or "").strip()
         clash = db.session.query(Department.id).filter(
             Department.institution_id == item.institution_id, Department.name == item.name,
             Department.id != (item.id or -1)).first()
         if clash:
-            raise ValueError(_('Department "%(name)s" already exists', name=item.name))
+            raise Refused(_('Department "%(name)s" already exists', name=item.name))
 
-    def pre_delete(self, item):
+    def before_delete(self, item):
         used = db.session.query(Physician.id).filter(Physician.department_id == item.id).count()
         if used:
-            raise ValueError(_("%(count)s physicians belong to this department, so it cannot be "
-                               "deleted; disable it if it is no longer used", count=used))
+            raise Refused(_("%(count)s physicians belong to this department, so it cannot be "
+                            "deleted; disable it if it is no longer used", count=used))
 
     def _set_enabled(self, items, enabled):
-        for item in items:
-            item.enabled = enabled
-        db.session.commit()
-        return self.back()
+        from commands import institution
+
+        return self.run_command(
+            lambda: institution.set_departments_enabled(scope.current_actor(),
+                                                        [item.id for item in items], enabled),
+            _("Department enabled") if enabled else _("Department disabled"))
 
     @action("disable", _l("Disable"), None, "fa-pause", single=True, multiple=True)
     def disable(self, items):
@@ -224,7 +218,7 @@ class ScheduleWindowView(ConsoleView):
 
     def before_save(self, item):
         if item.start_date and item.end_date and item.start_date > item.end_date:
-            raise ValueError(_("The start date cannot be after the end date"))
+            raise Refused(_("The start date cannot be after the end date"))
     list_title = show_title = _l("Schedule")
     list_columns = ["cycle", "kind_label", "start_date", "end_date"]
     add_columns = edit_columns = ["cycle", "kind", "start_date", "end_date"]
@@ -247,11 +241,11 @@ class ExemptionView(ConsoleView):
     @action("approve", _l("Approve"), _l("Approve the selected exemption applications?"),
             "fa-check", single=True, multiple=True)
     def approve(self, items):
-        from models import exemption as exempting
+        from commands import exemption
 
         return self.run_command(
-            lambda: [exempting.decide(item, g.user.institution, True, user=g.user)
-                     for item in items], _("Approved in review"))
+            lambda: exemption.decide(scope.current_actor(), [item.id for item in items], True),
+            _("Approved in review"))
 
     @action("reject", _l("Reject"), None, "fa-times", multiple=False)
     def reject(self, items):
@@ -260,12 +254,11 @@ class ExemptionView(ConsoleView):
     @expose("/reject/<int:pk>", methods=["GET", "POST"])
     @has_access
     def reject_form(self, pk):
-        from models import exemption as exempting
+        from commands import exemption
 
         return self.reason_form(
             Exemption, pk,
-            lambda item, reason: exempting.decide(item, g.user.institution, False,
-                                                  reason=reason, user=g.user),
+            lambda actor, pk, reason: exemption.decide(actor, [pk], False, reason=reason),
             _("Rejected: the physician may resubmit"),
             lambda item: item.enrollment.physician.name)
 
@@ -346,10 +339,11 @@ class AssessmentApplicationView(ConsoleView):
     @action("approve", _l("Approve"), _l("Approve the selected applications?"), "fa-check",
             single=True, multiple=True)
     def approve(self, items):
-        from models import application as applying
+        from commands import application
 
         return self.run_command(
-            lambda: [applying.decide(item, approve=True, user=g.user) for item in items],
+            lambda: application.decide(scope.current_actor(), [item.id for item in items],
+                                       True),
             _("Approved: the institution is now an assessment institution"))
 
     @action("reject", _l("Reject"), None, "fa-times", multiple=False)
@@ -360,12 +354,11 @@ class AssessmentApplicationView(ConsoleView):
     @has_access
     @permission_name("reject")
     def reject_form(self, pk):
-        from models import application as applying
+        from commands import application
 
         return self.reason_form(
             AssessmentApplication, pk,
-            lambda item, reason: applying.decide(item, approve=False, reason=reason,
-                                                 user=g.user),
+            lambda actor, pk, reason: application.decide(actor, [pk], False, reason=reason),
             _("Application rejected"), lambda item: item.institution.name)
 
 

@@ -20,16 +20,12 @@ from models import (
     Institution,
     Physician,
 )
+from models import workflow
 from models.enrollment import ENROLLMENT_STATE as S
 from models.physician import ROSTER_STATUS
 from security import roles, scope
 
-DONE_STATES = (S.AWAITING_EXAM, S.AWAITING_MAKEUP_CONFIRMATION, S.AWAITING_MAKEUP, S.PASSED,
-               S.FAILED)
-
-
-def current_cycle():
-    return db.session.query(Cycle).filter(Cycle.is_current.is_(True)).first()
+DONE_STATES = workflow.DONE
 
 
 def _count(model):
@@ -64,15 +60,15 @@ def institution_tasks(actor, cycle, counts):
                            url_for("PhysicianView.list", _flt_0_id="0")))
         own_counts = dict(db.session.query(EnrollmentTally.state, EnrollmentTally.count).filter(
             EnrollmentTally.cycle_id == cycle.id, EnrollmentTally.institution_id == own.id).all())
-        for state in (S.PENDING_INSTITUTION_REVIEW, S.RETURNED_BY_ASSESSMENT):
+        for state in workflow.INSTITUTION_STAGE:
             tasks.append(_task(S.label(state), own_counts.get(state, 0),
                                url_for("ReviewView.index")))
         if own.is_assessment:
             assigned = db.session.query(func.sum(EnrollmentTally.count)).filter(
                 EnrollmentTally.cycle_id == cycle.id,
-                EnrollmentTally.state == S.PENDING_ASSESSMENT_REVIEW,
-                EnrollmentTally.institution_id.in_(select(Institution.id).where(
-                    Institution.assessment_institution_id == own.id))).scalar() or 0
+                EnrollmentTally.state.in_(workflow.ASSESSMENT_STAGE),
+                EnrollmentTally.institution_id.in_(scope.covered_institutions(actor))
+            ).scalar() or 0
             tasks.append(_task(_("Awaiting assessment institution re-review"), assigned,
                                url_for("ReviewView.index", stage="assessment")))
     return tasks
@@ -84,7 +80,7 @@ def administration_tasks(actor, cycle, counts):
         subtree, Institution.is_assessment.is_(False),
         Institution.assessment_institution_id.is_(None)).scalar()
     applications = db.session.query(func.count(AssessmentApplication.id)).filter(
-        AssessmentApplication.state == "submitted",
+        AssessmentApplication.state.in_(workflow.APPLICATION.sources("approve")),
         AssessmentApplication.institution_id.in_(select(Institution.id).where(subtree))).scalar()
     tasks = [
         _task(_("Medical institutions without an assessment institution"), unassigned,
@@ -94,7 +90,7 @@ def administration_tasks(actor, cycle, counts):
     ]
     if cycle is not None:
         tasks.append(_task(S.label(S.AWAITING_MAKEUP_CONFIRMATION),
-                           counts.get(S.AWAITING_MAKEUP_CONFIRMATION, 0),
+                           sum(counts.get(s, 0) for s in workflow.MAKEUP_CONFIRMATION),
                            url_for("EnrollmentView.list",
                                    _flt_0_state=S.AWAITING_MAKEUP_CONFIRMATION)))
     return tasks
@@ -136,7 +132,7 @@ class HomeView(IndexView):
         if roles.PHYSICIAN in role_names:
             return redirect(url_for("SelfServiceView.home"))
         actor = scope.current_actor()
-        cycle = current_cycle()
+        cycle = Cycle.current()
         today = datetime.date.today()
         windows = sorted(cycle.windows, key=lambda w: w.start_date) if cycle else []
         counts = state_counts(cycle) if cycle is not None else {}
@@ -173,11 +169,9 @@ class HomeView(IndexView):
     @expose("/confirm-cycle", methods=["POST"])
     @has_access
     def confirm_cycle(self):
-        cycle = current_cycle()
-        if cycle is not None and db.session.query(CycleConfirmation.id).filter_by(
-                cycle_id=cycle.id, user_id=g.user.id).first() is None:
-            db.session.add(CycleConfirmation(cycle_id=cycle.id, user_id=g.user.id))
-            db.session.commit()
+        from commands import institution
+
+        if institution.confirm_cycle(scope.current_actor()):
             flash(_("The schedule of this cycle has been confirmed"), "success")
         return redirect(url_for(".index"))
 

@@ -1,5 +1,5 @@
 """本机构信息: an institution keeps its own record right; physician counts come from the roster."""
-from flask import flash, g, redirect, request, url_for
+from flask import flash, redirect, request, url_for
 from flask_appbuilder import BaseView, expose
 from flask_appbuilder.security.decorators import has_access
 from flask_babel import gettext as _
@@ -10,10 +10,12 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Rege
 
 from app import storage
 from app.extensions import db
-from models import Physician
+from models import Cycle, Physician
+from models.base import MOBILE_PATTERN, Refused
 from models.institution import INSTITUTION_GRADE, INSTITUTION_LEVEL, INSTITUTION_TYPE
 from models.physician import PHYSICIAN_LEVEL, ROSTER_STATUS
 from security import scope
+from views.base import attempt
 
 _REQUIRED = _l("This field is required")
 
@@ -39,7 +41,7 @@ class InstitutionInfoForm(FlaskForm):
         r"^(0\d{2,3}-?)?\d{7,8}(-\d{1,6})?$",
         message=_l("Please enter a valid phone number, e.g. 010-12345678"))])
     mobile = StringField(_l("Mobile"), [DataRequired(_REQUIRED), Regexp(
-        r"^1[3-9]\d{9}$", message=_l("Please enter a valid 11-digit mobile number"))])
+        f"^{MOBILE_PATTERN}$", message=_l("Please enter a valid 11-digit mobile number"))])
 
 
 class MyInstitutionView(BaseView):
@@ -54,8 +56,9 @@ class MyInstitutionView(BaseView):
         status = 200
         if request.method == "POST":
             if form.validate():
-                form.populate_obj(institution)
-                db.session.commit()
+                from commands import institution as commands
+
+                commands.update_own(scope.current_actor(), form.populate_obj)
                 flash(str(_l("Saved")), "success")
                 return redirect(url_for(".edit"))
             status = 400
@@ -97,14 +100,13 @@ class ApplicationView(BaseView):
     @has_access
     def page(self, error=None, status=200):
         from models import application as applying
-        from views.home import current_cycle
 
         institution = scope.acting_institution()
-        cycle = current_cycle()
+        cycle = Cycle.current()
         try:
             applying.check_may_apply(institution, cycle)
             refusal = None
-        except applying.ApplicationRefused as refused:
+        except Refused as refused:
             refusal = str(refused)
         application = applying.current_application(institution, cycle)
         attached = {a.slot: a.file for a in application.attachments} if application else {}
@@ -112,42 +114,31 @@ class ApplicationView(BaseView):
             "institution/application.html", slots=applying.SLOTS, attached=attached,
             application=application, refusal=refusal, error=error,
             policy=storage.ATTACHMENT.describe(),
-            editable=application is None or application.state in applying.EDITABLE,
+            editable=applying.editable(application),
         ), status
 
     @expose("/upload/<int:slot>", methods=["POST"])
     @has_access
     def upload(self, slot):
-        from models import application as applying
-        from views.home import current_cycle
+        from commands import application
 
-        institution = scope.acting_institution()
-        cycle = current_cycle()
-        try:
-            applying.check_may_apply(institution, cycle)
-            stored = storage.save_upload(request.files.get("file"), storage.ATTACHMENT,
-                                         "application", institution_id=institution.id,
-                                         uploaded_by_id=g.user.id)
-            applying.attach(institution, cycle, slot, stored)
-        except (applying.ApplicationRefused, storage.UploadRefused) as refused:
-            db.session.rollback()
-            return self.page(error=str(refused), status=400)
-        db.session.commit()
+        scope.acting_institution()
+        _result, error = attempt(lambda: application.attach(
+            scope.current_actor(), slot, request.files.get("file")))
+        if error is not None:
+            return self.page(error=error, status=400)
         flash(_("Uploaded"), "success")
         return redirect(url_for(".page"))
 
     @expose("/submit", methods=["POST"])
     @has_access
     def submit(self):
-        from models import application as applying
-        from views.home import current_cycle
+        from commands import application
 
-        try:
-            applying.submit(scope.acting_institution(), current_cycle())
-        except applying.ApplicationRefused as refused:
-            db.session.rollback()
-            return self.page(error=str(refused), status=400)
-        db.session.commit()
+        scope.acting_institution()
+        _result, error = attempt(lambda: application.submit(scope.current_actor()))
+        if error is not None:
+            return self.page(error=error, status=400)
         flash(_("The application has been submitted, please wait for the competent "
                 "administration's decision"), "success")
         return redirect(url_for(".page"))

@@ -1,121 +1,18 @@
-"""报名进度 (manual 000 §19, 002 2.2.9): where every physician is, with the manual's filters —
-department, name, ID number, age, level, category, procedure, result, exemption state,
-enrollment state — and 导出 to Excel as a background job."""
-import datetime
-
+"""报名进度 (manual 000 §19, 002 2.2.9): where every physician is, with the manual's filters
+(defined in ``models.progress``), the administration's 驳回, and 导出 to Excel as a background
+job."""
 from flask import flash, g, redirect, request, url_for
 from flask_appbuilder import BaseView, action, expose
-from flask_appbuilder.models.filters import BaseFilter
-from flask_appbuilder.models.sqla.filters import FilterEqual
 from flask_appbuilder.security.decorators import has_access
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
 
 from app.extensions import db
-from models import Department, Enrollment, Exemption, Physician, StoredFile
-from models.physician import PHYSICIAN_LEVEL, PRACTICE_CATEGORY
-from security import idcard, scope
+from models import Enrollment, StoredFile
+from models import progress
+from security import scope
 from views.base import ConsoleView, scoped
-
-
-def _physicians(*conditions):
-    return Enrollment.physician_id.in_(select(Physician.id).where(*conditions))
-
-
-def _choice(choice_set, value):
-    value = (value or "").strip()
-    by_label = {choice_set.label(v): v for v in choice_set.values()}
-    return by_label.get(value, value)
-
-
-class _PhysicianFilter(BaseFilter):
-    """Filters of 报名进度 on the physician's own fields (hung on the 医师 column)."""
-
-    condition = None  # each filter below: value -> SQL condition on Enrollment
-
-    def apply(self, query, value):
-        value = (value or "").strip()
-        return query.filter(self.condition(value)) if value else query
-
-
-class FilterName(_PhysicianFilter):
-    name = _l("Name contains")
-    arg_name = "pname"
-
-    def condition(self, value):
-        return _physicians(Physician.name.contains(value))
-
-
-class FilterIdNumber(_PhysicianFilter):
-    name = _l("ID number is")
-    arg_name = "pid"
-
-    def condition(self, value):
-        try:
-            value = idcard.normalize(value)
-        except idcard.InvalidIdNumber:
-            value = value.upper()
-        return _physicians(Physician.id_number == value)
-
-
-class FilterDepartment(_PhysicianFilter):
-    name = _l("Department is")
-    arg_name = "pdept"
-
-    def condition(self, value):
-        return _physicians(Physician.department_id.in_(
-            select(Department.id).where(Department.name == value)))
-
-
-class FilterCategory(_PhysicianFilter):
-    name = _l("Practice category is")
-    arg_name = "pcat"
-
-    def condition(self, value):
-        return _physicians(Physician.practice_category == _choice(PRACTICE_CATEGORY, value))
-
-
-class FilterLevel(_PhysicianFilter):
-    name = _l("Physician level is")
-    arg_name = "plevel"
-
-    def condition(self, value):
-        return _physicians(Physician.level == _choice(PHYSICIAN_LEVEL, value))
-
-
-class FilterAge(_PhysicianFilter):
-    """年龄: "40-50" (inclusive) or "45"."""
-
-    name = _l("Age between (e.g. 40-50)")
-    arg_name = "page"
-
-    def condition(self, value):
-        low, _dash, high = value.replace("～", "-").replace("~", "-").partition("-")
-        try:
-            low, high = int(low), int(high or low)
-        except ValueError:
-            return Enrollment.id.is_(None)  # not a number: nothing matches
-        today = datetime.date.today()
-        born_after = today.replace(year=today.year - high - 1) + datetime.timedelta(days=1)
-        born_before = today.replace(year=today.year - low)
-        return _physicians(Physician.birth_date.between(born_after, born_before))
-
-
-class FilterExemptionState(_PhysicianFilter):
-    name = _l("Exemption state is")
-    arg_name = "pexm"
-
-    def condition(self, value):
-        from models.enrollment import EXEMPTION_STATE
-
-        return Enrollment.id.in_(select(Exemption.enrollment_id).where(
-            Exemption.state == _choice(EXEMPTION_STATE, value)))
-
-
-PHYSICIAN_FILTERS = [FilterName, FilterIdNumber, FilterDepartment, FilterAge, FilterCategory,
-                     FilterLevel, FilterExemptionState]
 
 
 class EnrollmentView(ConsoleView):
@@ -126,9 +23,8 @@ class EnrollmentView(ConsoleView):
     list_template = "progress/list.html"
     list_columns = ["physician", "institution", "cycle", "procedure_label", "state_label",
                     "submitted_at"]
-    search_columns = ["id", "state", "procedure", "result", "cycle", "institution"]
-    search_filters = {"id": PHYSICIAN_FILTERS, "state": [FilterEqual],
-                      "procedure": [FilterEqual], "result": [FilterEqual]}
+    search_columns = progress.SEARCH_COLUMNS
+    search_filters = progress.SEARCH_FILTERS
     label_columns = {"id": _l("Physician"), "result": _l("Result")}
     base_permissions = ["can_list", "can_show", "can_reject_form", "can_export"]
 
@@ -139,11 +35,10 @@ class EnrollmentView(ConsoleView):
     @expose("/reject/<int:pk>", methods=["GET", "POST"])
     @has_access
     def reject_form(self, pk):
-        from models import review
+        from commands import review
 
         return self.reason_form(
-            Enrollment, pk,
-            lambda item, reason: review.reject_by_administration(item, reason, user=g.user),
+            Enrollment, pk, review.reject_by_administration,
             _("Rejected: the physician may change and resubmit"),
             lambda item: item.physician.name)
 

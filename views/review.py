@@ -1,22 +1,21 @@
 """考核管理 → 程序审核 / 复核: the review list (简易 and 一般 separately), the submission page by
 page with attachments, eligibility and what changed, ratings and decisions, batch review.
 Rules are in ``models.review``; records come through ``security.scope``."""
-from flask import abort, flash, g, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_appbuilder import BaseView, expose
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
-from models import Enrollment, Institution, Physician, StoredFile
+from commands import review as reviewing
+from models import Cycle, Enrollment, Physician, StoredFile
 from models import enrollment_form as ef
-from models import review
-from models.enrollment import ENROLLMENT_STATE as S
+from models import review, workflow
 from models.enrollment import DECISION, PROCEDURE, RATING, REVIEW_STAGE
 from security import scope
-from views.home import current_cycle
+from views.base import attempt
 
 FILE_PURPOSES = {"photo_thumb": _l("Photo"), "licence": _l("Practice certificate"),
                  "simple_proof": _l("Simple procedure proof"),
@@ -31,8 +30,8 @@ class _Labels:
     rating = staticmethod(RATING.label)
 
 
-INSTITUTION_STAGE = (S.PENDING_INSTITUTION_REVIEW, S.RETURNED_BY_ASSESSMENT)
-ASSESSMENT_STAGE = (S.PENDING_ASSESSMENT_REVIEW,)
+INSTITUTION_STAGE = workflow.INSTITUTION_STAGE
+ASSESSMENT_STAGE = workflow.ASSESSMENT_STAGE
 
 
 class ReviewView(BaseView):
@@ -56,17 +55,15 @@ class ReviewView(BaseView):
             refusal = None
         except review.ReviewRefused as refused:
             refusal = str(refused)
-        cycle = current_cycle()
-        waiting = scope.restrict(db.session.query(Enrollment), Enrollment).filter(
-            Enrollment.cycle_id == (cycle.id if cycle else -1))
+        cycle = Cycle.current()
+        actor = scope.current_actor()
         if stage == "institution":
-            waiting = waiting.filter(Enrollment.institution_id == institution.id,
-                                     Enrollment.state.in_(INSTITUTION_STAGE))
+            waiting = scope.restrict(db.session.query(Enrollment), Enrollment, actor,
+                                     scope.REVIEW).filter(Enrollment.state.in_(INSTITUTION_STAGE))
         else:
-            waiting = waiting.filter(
-                Enrollment.institution_id.in_(select(Institution.id).where(
-                    Institution.assessment_institution_id == institution.id)),
-                Enrollment.state.in_(ASSESSMENT_STAGE))
+            waiting = scope.restrict(db.session.query(Enrollment), Enrollment, actor,
+                                     scope.REREVIEW).filter(Enrollment.state.in_(ASSESSMENT_STAGE))
+        waiting = waiting.filter(Enrollment.cycle_id == (cycle.id if cycle else -1))
         if procedure is None:
             # Reached from 去处理: open the tab that has work waiting, 一般 first.
             has_general = waiting.filter(Enrollment.procedure == PROCEDURE.GENERAL).first()
@@ -84,16 +81,17 @@ class ReviewView(BaseView):
     @expose("/<int:pk>")
     @has_access
     def detail(self, pk, error=None, status=200):
-        institution = scope.acting_institution()
+        scope.acting_institution()
         enrollment = scope.get_or_404(Enrollment, pk)
         versions = sorted(enrollment.submissions, key=lambda s: s.version)
         files = db.session.query(StoredFile).filter(
             StoredFile.physician_id == enrollment.physician_id,
             StoredFile.purpose.in_(("licence", "simple_proof", "photo_thumb"))).all()
-        stage = ("institution" if enrollment.institution_id == institution.id
-                 and enrollment.state in INSTITUTION_STAGE else
+        actor = scope.current_actor()
+        stage = ("institution" if enrollment.state in INSTITUTION_STAGE
+                 and scope.condition_holds(actor, scope.REVIEW, Enrollment, pk) else
                  "assessment" if enrollment.state in ASSESSMENT_STAGE
-                 and enrollment.institution.assessment_institution_id == institution.id
+                 and scope.condition_holds(actor, scope.REREVIEW, Enrollment, pk)
                  else None)
         return self.render_template(
             "review/detail.html", enrollment=enrollment,
@@ -104,16 +102,14 @@ class ReviewView(BaseView):
             purposes=FILE_PURPOSES, labels=_Labels,
         ), status
 
-    def _decide(self, pk, action, then=None):
-        """Run a review command on one scoped enrollment; on refusal show the page again."""
-        institution = scope.acting_institution()
+    def _decide(self, pk, call, then=None):
+        """Run a review command on one enrollment; on refusal show the page again."""
+        scope.acting_institution()
         enrollment = scope.get_or_404(Enrollment, pk)
-        try:
-            action(institution, enrollment)
-        except review.ReviewRefused as refused:
-            db.session.rollback()
-            return self.detail(pk, error=str(refused), status=400)
-        db.session.commit()
+        _result, error = attempt(lambda: call(scope.current_actor(), enrollment.id,
+                                              request.form))
+        if error is not None:
+            return self.detail(pk, error=error, status=400)
         if then is not None:
             return redirect(then)
         flash(_("Done"), "success")
@@ -124,51 +120,37 @@ class ReviewView(BaseView):
     @has_access
     @permission_name("institution")
     def opinion(self, pk):
-        return self._decide(pk, lambda institution, enrollment: review.add_opinion(
-            enrollment, institution, request.form.get("institution_name"),
-            request.form.get("opinion")), then=url_for(".detail", pk=pk))
+        return self._decide(pk, lambda actor, pk, form: reviewing.add_opinion(
+            actor, pk, form.get("institution_name"), form.get("opinion")),
+            then=url_for(".detail", pk=pk))
 
     @expose("/<int:pk>/institution", methods=["POST"])
     @has_access
     def institution(self, pk):
-        form = request.form
-        return self._decide(pk, lambda institution, enrollment: review.review_by_institution(
-            enrollment, institution, form.get("decision") == "approve",
-            work=form.get("work_rating"), ethics=form.get("ethics_rating"),
-            work_comment=form.get("work_comment"), ethics_comment=form.get("ethics_comment"),
-            reason=form.get("reason"), user=g.user))
+        return self._decide(pk, lambda actor, pk, form: reviewing.review_by_institution(
+            actor, pk, form.get("decision") == "approve", work=form.get("work_rating"),
+            ethics=form.get("ethics_rating"), work_comment=form.get("work_comment"),
+            ethics_comment=form.get("ethics_comment"), reason=form.get("reason")))
 
     @expose("/<int:pk>/assessment", methods=["POST"])
     @has_access
     def assessment(self, pk):
-        form = request.form
-        return self._decide(pk, lambda institution, enrollment: review.review_by_assessment(
-            enrollment, institution, form.get("decision") == "approve",
-            reason=form.get("reason"), user=g.user))
+        return self._decide(pk, lambda actor, pk, form: reviewing.review_by_assessment(
+            actor, pk, form.get("decision") == "approve", reason=form.get("reason")))
 
     @expose("/batch", methods=["POST"])
     @has_access
     @permission_name("institution")
     def batch(self):
         """Several physicians, the same ratings, 提交 together; all or nothing."""
-        institution = scope.acting_institution()
-        ids = request.form.getlist("rowid", type=int)
-        if not ids:
-            flash(_("Please choose physicians"), "warning")
-            return redirect(url_for(".index"))
-        enrollments = [scope.get_or_404(Enrollment, pk) for pk in ids]
-        try:
-            for enrollment in enrollments:
-                review.review_by_institution(
-                    enrollment, institution, True, work=request.form.get("work_rating"),
-                    ethics=request.form.get("ethics_rating"), user=g.user)
-        except review.ReviewRefused as refused:
-            db.session.rollback()
-            flash(str(refused), "danger")
+        scope.acting_institution()
+        count, error = attempt(lambda: reviewing.review_batch(
+            scope.current_actor(), request.form.getlist("rowid"),
+            request.form.get("work_rating"), request.form.get("ethics_rating")))
+        if error is not None:
+            flash(error, "danger")
         else:
-            db.session.commit()
-            flash(_("Review opinions of %(count)s physicians submitted",
-                    count=len(enrollments)), "success")
+            flash(_("Review opinions of %(count)s physicians submitted", count=count), "success")
         return redirect(url_for(".index", procedure=request.form.get("procedure", "general")))
 
 

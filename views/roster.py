@@ -3,7 +3,7 @@
 HTTP to those calls and back."""
 from urllib.parse import quote
 
-from flask import abort, flash, make_response, redirect, request, url_for
+from flask import flash, make_response, redirect, request, url_for
 from flask_appbuilder import BaseView, action, expose
 from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
 from flask_appbuilder.models.filters import BaseFilter
@@ -16,13 +16,12 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, ValidationError
 
 from app.extensions import db
-from models import Department, Enrollment, Physician
+from models import Cycle, Department, Enrollment, Physician
 from models import roster
 from models.enrollment import ENROLLMENT_STATE
 from models.physician import GENDER, PHYSICIAN_LEVEL, PRACTICE_CATEGORY, TRANSFER_REASON
 from security import idcard, scope
-from views.base import ConsoleView, ResetPasswordMixin, scoped
-from views.home import current_cycle
+from views.base import ConsoleView, ResetPasswordMixin, attempt, scoped
 
 
 class FilterIdNumber(BaseFilter):
@@ -46,7 +45,7 @@ class FilterConfirmed(BaseFilter):
     arg_name = "cnf"
 
     def apply(self, query, value):
-        cycle = current_cycle()
+        cycle = Cycle.current()
         included = exists().where(
             Enrollment.physician_id == Physician.id,
             Enrollment.cycle_id == (cycle.id if cycle else -1),
@@ -110,35 +109,28 @@ class PhysicianView(ResetPasswordMixin, ConsoleView):
             if actor.kind == scope.INSTITUTION:
                 item.institution_id = actor.institution_id
             roster.check_new(item)
-        elif item.department is not None and not item.department.enabled:
-            raise ValueError(_("Please choose an enabled department of this institution"))
+        elif item.department is not None:
+            Department.require_enabled_of(item.department, item.institution_id)
 
-    def post_add(self, item):
+    def after_insert(self, item):
         roster.open_account(item)
-        db.session.commit()
 
     def _delete(self, pk):
-        item = self.datamodel.get(pk, self._base_filters)
-        if item is None:
-            abort(404)
-        try:
-            roster.delete(item)
-        except roster.RosterError as refused:
-            db.session.rollback()
-            flash(str(refused), "danger")
-        else:
-            db.session.commit()
-            flash(str(_l("Deleted")), "success")
+        from commands import roster as commands
+
+        _result, error = attempt(lambda: commands.delete(scope.current_actor(), pk))
+        flash(error or str(_l("Deleted")), "danger" if error else "success")
         self.update_redirect()
 
     @action("allow_enrollment", _l("Allow enrollment"),
             _l("Include the selected physicians in the current cycle?"), "fa-check",
             single=True, multiple=True)
     def allow_enrollment(self, items):
-        added = []
-        return self.run_command(lambda: added.append(roster.include(items, current_cycle())),
-                                lambda: _("%(count)s physicians allowed to enroll",
-                                          count=added[0]))
+        from commands import roster as commands
+
+        return self.run_command(
+            lambda: commands.include(scope.current_actor(), [item.id for item in items]),
+            lambda added: _("%(count)s physicians allowed to enroll", count=added))
 
     @action("cancel_enrollment", _l("Cancel enrollment"), None, "fa-ban", multiple=False)
     def cancel_enrollment(self, items):
@@ -149,17 +141,14 @@ class PhysicianView(ResetPasswordMixin, ConsoleView):
         return redirect(url_for(".transfer_out_form", pk=items[0].id))
 
     def _physician_form(self, pk, command, done, title, reasons=None, precondition=None):
-        """取消报名 / 调离: a page asking for the reason, then the roster command."""
+        """取消报名 / 调离: a page asking for the reason, then the roster command
+        ``command(actor, physician_id, form)``."""
         physician = scope.get_or_404(Physician, pk)
         error = precondition(physician) if precondition else None
         if error is None and request.method == "POST":
-            try:
-                command(physician)
-            except roster.RosterError as refused:
-                db.session.rollback()
-                error = str(refused)
-            else:
-                db.session.commit()
+            _result, error = attempt(lambda: command(scope.current_actor(), physician.id,
+                                                     request.form))
+            if error is None:
                 flash(done, "success")
                 return redirect(url_for(".list"))
         return self.render_template(
@@ -171,30 +160,23 @@ class PhysicianView(ResetPasswordMixin, ConsoleView):
     @has_access
     @permission_name("cancel_enrollment")
     def cancel_form(self, pk):
-        cycle = current_cycle()
-
-        def enrollment_of(physician):
-            return db.session.query(Enrollment).filter_by(
-                cycle_id=cycle.id if cycle else -1, physician_id=physician.id).first()
-
-        def not_included(physician):
-            enrollment = enrollment_of(physician)
-            if enrollment is None or enrollment.state == ENROLLMENT_STATE.CANCELLED:
-                return _("The physician has not been allowed to enroll")
-            return None
+        from commands import roster as commands
 
         return self._physician_form(
-            pk, lambda physician: roster.cancel(enrollment_of(physician),
-                                                request.form.get("reason")),
-            _("Enrollment cancelled"), _l("Cancel enrollment"), precondition=not_included)
+            pk, lambda actor, physician_id, form: commands.cancel(actor, physician_id,
+                                                                  form.get("reason")),
+            _("Enrollment cancelled"), _l("Cancel enrollment"),
+            precondition=commands.cancellable)
 
     @expose("/transfer-out/<int:pk>", methods=["GET", "POST"])
     @has_access
     @permission_name("transfer_out")
     def transfer_out_form(self, pk):
+        from commands import roster as commands
+
         return self._physician_form(
-            pk, lambda physician: roster.transfer_out(physician, request.form.get("reason"),
-                                                      request.form.get("detail")),
+            pk, lambda actor, physician_id, form: commands.transfer_out(
+                actor, physician_id, form.get("reason"), form.get("detail")),
             _("Transferred out"), _l("Transfer out"), reasons=TRANSFER_REASON.options())
 
 
@@ -226,15 +208,11 @@ class TransferInView(BaseView):
                                      Department.enabled.is_(True)).order_by(Department.name)
         ).all()
         if request.method == "POST" and found is not None and request.form.get("confirm"):
-            department = next((d for d in departments
-                               if str(d.id) == request.form.get("department_id")), None)
-            try:
-                roster.transfer_in(found, institution, department)
-            except roster.RosterError as refused:
-                db.session.rollback()
-                error = str(refused)
-            else:
-                db.session.commit()
+            from commands import roster as commands
+
+            _result, error = attempt(lambda: commands.transfer_in(
+                scope.current_actor(), found.id, request.form.get("department_id")))
+            if error is None:
                 flash(_("Physician %(name)s transferred in", name=found.name), "success")
                 return redirect(url_for("PhysicianView.list"))
         return self.render_template(
@@ -267,23 +245,18 @@ class RosterImportView(BaseView):
     @expose("/", methods=["GET", "POST"])
     @has_access
     def upload(self):
+        from commands import roster as commands
         from models import roster_import
 
-        institution = scope.acting_institution()
+        scope.acting_institution()
         result, error = None, None
         if request.method == "POST":
             upload = request.files.get("file")
             if upload is None or not upload.filename:
                 error = _("Please choose the file to import")
             else:
-                try:
-                    result = roster_import.import_roster(
-                        upload.read(roster_import.MAX_BYTES + 1), institution)
-                except roster_import.ImportRefused as refused:
-                    db.session.rollback()
-                    error = str(refused)
-                else:
-                    db.session.commit()
+                result, error = attempt(lambda: commands.import_roster(
+                    scope.current_actor(), upload.read(roster_import.MAX_BYTES + 1)))
         return self.render_template("roster/import.html", result=result, error=error), (
             400 if error else 200)
 
