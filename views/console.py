@@ -11,7 +11,6 @@ from flask_appbuilder.models.sqla.filters import FilterEqual, FilterRelationOneT
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from app.extensions import db
 from models import (
     Administration,
     AssessmentApplication,
@@ -22,20 +21,16 @@ from models import (
     Exemption,
     Institution,
     Paper,
-    Physician,
-
     Question,
     ScheduleWindow,
     SmsMessage,
     Snapshot,
     Subject,
 )
-from models.account import AppUser
-from models.base import Refused
 from models.institution import INSTITUTION_GRADE, INSTITUTION_LEVEL, INSTITUTION_TYPE
-from models.audit import record as audit
-from security import accounts, roles, scope
+from security import scope
 from views.base import ConsoleView, ResetPasswordMixin, scoped
+
 
 class AdministrationView(ResetPasswordMixin, ConsoleView):
     datamodel = scoped(Administration)
@@ -120,24 +115,11 @@ class InstitutionView(ResetPasswordMixin, ConsoleView):
         return self._set_application_open(items, False)
 
     def before_save(self, item):
-        if item.administration is None:
-            raise Refused(_("Please choose the competent administration"))
-        item.admin_path = item.administration.path
-        item.account = (item.account or "").strip()
-        chosen = item.assessment_institution
-        if chosen is not None and (not chosen.is_assessment or chosen is item):
-            raise Refused(_("The assigned assessment institution must be another institution "
-                            "that is already an assessment institution"))
-        if item.id is None and db.session.query(AppUser.id).filter_by(
-                username=item.account).first():
-            raise Refused(_('The account "%(account)s" is already in use',
-                            account=item.account))
+        item.check()
 
     def after_insert(self, item):
         """A new institution gets its login at once: its account, password 666666."""
-        accounts.create_account(item.account, [roles.INSTITUTION], name=item.name,
-                                institution=item)
-        audit("institution", item.id, "create", institution=item)
+        item.open_account()
 
     def post_add(self, item):
         flash(_("Institution account %(account)s created, its initial password is 666666",
@@ -160,20 +142,10 @@ class DepartmentView(ConsoleView):
         actor = scope.current_actor()
         if actor.kind == scope.INSTITUTION:
             item.institution_id = actor.institution_id
-        if item.institution_id is None:
-            raise Refused(_("Please choose the institution"))
-        item.name = (item.name or "").strip()
-        clash = db.session.query(Department.id).filter(
-            Department.institution_id == item.institution_id, Department.name == item.name,
-            Department.id != (item.id or -1)).first()
-        if clash:
-            raise Refused(_('Department "%(name)s" already exists', name=item.name))
+        item.check()
 
     def before_delete(self, item):
-        used = db.session.query(Physician.id).filter(Physician.department_id == item.id).count()
-        if used:
-            raise Refused(_("%(count)s physicians belong to this department, so it cannot be "
-                            "deleted; disable it if it is no longer used", count=used))
+        item.check_unused()
 
     def _set_enabled(self, items, enabled):
         from commands import institution
@@ -216,12 +188,12 @@ class CycleView(ConsoleView):
 class ScheduleWindowView(ConsoleView):
     datamodel = scoped(ScheduleWindow)
 
-    def before_save(self, item):
-        if item.start_date and item.end_date and item.start_date > item.end_date:
-            raise Refused(_("The start date cannot be after the end date"))
     list_title = show_title = _l("Schedule")
     list_columns = ["cycle", "kind_label", "start_date", "end_date"]
     add_columns = edit_columns = ["cycle", "kind", "start_date", "end_date"]
+
+    def before_save(self, item):
+        item.check()
 
 
 class ExemptionView(ConsoleView):
