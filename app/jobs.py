@@ -55,6 +55,30 @@ def _app():
     return _worker_app["app"]
 
 
+def expire_attempts():
+    """Hand in the attempts whose deadline has passed (queued for each attempt's deadline)."""
+    app = _app()
+    from commands import exam
+
+    if app is None:
+        return exam.expire_overdue()
+    with app.app_context():
+        return exam.expire_overdue()
+
+
+def schedule_expiry(attempt):
+    """Queue the hand-in for the attempt's deadline; the sweeper command is the safety net."""
+    import datetime
+    import logging
+
+    delay = max((attempt.deadline - datetime.datetime.now()).total_seconds(), 0) + 2
+    try:
+        queue().enqueue_in(datetime.timedelta(seconds=delay), expire_attempts)
+    except Exception:  # Redis away: the sweeper and the next page view still hand it in
+        logging.getLogger(__name__).warning("could not queue the hand-in of attempt %s",
+                                            attempt.id, exc_info=True)
+
+
 def export_progress(user_id, filter_args, locale=None):
     """报名进度 export for one user: their scope and their filters, written to an xlsx file in
     the language they asked in (``locale``; the default language without one)."""

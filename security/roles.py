@@ -40,6 +40,7 @@ _ADMINISTRATION = _COMMON_STAFF + [
     ["EnrollmentView", READ],
     ["ExemptionView", READ],
     ["ExamAttemptView", READ],
+    ["PaperResultView", READ],
     ["SnapshotView", READ],
     ["AuditLogView", READ],
     ["AssessmentApplicationView", READ + "|approve|reject|can_reject"],
@@ -60,6 +61,7 @@ _INSTITUTION = _COMMON_STAFF + [
     ["EnrollmentView", READ],
     ["ExemptionView", READ],
     ["ExamAttemptView", READ],
+    ["PaperResultView", READ],
     ["SnapshotView", READ],
     ["CycleView", READ],
     ["AssessmentApplicationView", READ],
@@ -76,6 +78,8 @@ ROLE_PERMISSIONS = {
         ["AdministrationView", WRITE],
         ["PaperView", WRITE],
         ["QuestionView", WRITE],
+        # 补考管理: the province confirms or declines the make-up.
+        ["MakeupView", READ + "|confirm_makeup|decline_makeup|can_decline"],
     ],
     CITY: _ADMINISTRATION + [["AdministrationView", WRITE]],
     DISTRICT: list(_ADMINISTRATION),
@@ -84,6 +88,7 @@ ROLE_PERMISSIONS = {
     ASSESSMENT: _INSTITUTION + [["ReviewView", "can_assessment"]],
     PHYSICIAN: [
         ["SelfServiceView", "can_.*"],
+        ["ExamView", "can_.*"],
         ["FileView", "can_open"],
         ["AccountView", "can_.*"],
     ],

@@ -59,11 +59,16 @@ EXPECTED = {
         "approve": ({"submitted"}, "approved"),
         "reject": ({"submitted"}, "rejected"),
     },
+    "exam_attempt": {
+        "submit": ({"in_progress"}, "submitted"),
+        "expire": ({"in_progress"}, "expired"),
+    },
 }
 STATES = {
     "enrollment": set(S.values()),
     "exemption": set(X.values()),
     "assessment_application": {"draft", "submitted", "approved", "rejected"},
+    "exam_attempt": {"in_progress", "submitted", "expired"},
 }
 MACHINES = {machine.entity: machine for machine in workflow.MACHINES.values()}
 ALL_EVENTS = [(MACHINES[entity], name) for entity, events in EXPECTED.items()
@@ -102,6 +107,17 @@ def _record_of(machine):
         db.session.add_all([proof, exemption])
         db.session.flush()
         return exemption
+    if machine is workflow.ATTEMPT:
+        import datetime
+
+        from models import ExamAttempt, Paper
+
+        paper = Paper(cycle=Cycle.current(), name="p", kind="humanities", procedure="simple")
+        attempt = ExamAttempt(paper=paper, enrollment=enrollment, state="in_progress",
+                              started_at=datetime.datetime.now())
+        db.session.add_all([paper, attempt])
+        db.session.flush()
+        return attempt
     clinic = db.session.query(Institution).filter_by(account="NX1008622").one()
     application = AssessmentApplication(institution=clinic, cycle=Cycle.current(),
                                         state=APPLICATION_STATE.DRAFT)

@@ -2,7 +2,7 @@
 
 
 def register_views(appbuilder):
-    from views import api, console, institution, review, selfservice
+    from views import api, console, exam, institution, review, selfservice
 
     from flask_babel import lazy_gettext as _l
 
@@ -11,4 +11,5 @@ def register_views(appbuilder):
     console.register(appbuilder)
     review.register(appbuilder)
     selfservice.register(appbuilder)
+    exam.register(appbuilder)
     api.register(appbuilder)

@@ -20,8 +20,6 @@ from models import (
     ExamAttempt,
     Exemption,
     Institution,
-    Paper,
-    Question,
     ScheduleWindow,
     SmsMessage,
     Snapshot,
@@ -235,23 +233,6 @@ class ExemptionView(ConsoleView):
             lambda item: item.enrollment.physician.name)
 
 
-class PaperView(ConsoleView):
-    datamodel = scoped(Paper)
-    list_title = show_title = _l("Papers")
-    list_columns = ["name", "cycle", "kind_label", "procedure", "duration_minutes", "pass_mark",
-                    "max_attempts"]
-    add_columns = edit_columns = ["name", "cycle", "kind", "procedure", "practice_category",
-                                  "level", "is_mock", "opens_at", "closes_at",
-                                  "duration_minutes", "pass_mark", "max_attempts"]
-
-
-class QuestionView(ConsoleView):
-    datamodel = scoped(Question)
-    list_title = show_title = _l("Questions")
-    list_columns = ["paper", "type", "stem", "answer"]
-    add_columns = edit_columns = ["paper", "type", "stem", "options", "answer", "score"]
-
-
 class ExamAttemptView(ConsoleView):
     datamodel = scoped(ExamAttempt)
     list_title = show_title = _l("Exam progress")
@@ -360,9 +341,9 @@ def register(appbuilder):
         category="Exams", category_label=_l("Exams"))
     add(SnapshotView, "SnapshotView", label=_l("Proctoring"), icon="fa-camera",
         category="Exams")
-    add(PaperView, "PaperView", label=_l("Papers"), icon="fa-book", category="Exams")
-    add(QuestionView, "QuestionView", label=_l("Questions"), icon="fa-question",
-        category="Exams")
+    from views import exam_admin
+
+    exam_admin.register(appbuilder)
     add(AdministrationView, "AdministrationView", label=_l("Administrations"),
         icon="fa-university", category="Administration",
         category_label=_l("Administration"))
