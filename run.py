@@ -26,6 +26,7 @@ def main():
         upgrade()
         ensure_roles()
         demo.seed_demo_province()
+        demo.seed_demo_exams()
         url = redis_url(app)
     env = dict(os.environ, REDIS_URL=url, FLASK_APP="run.py")
     worker = subprocess.Popen([sys.executable, "-m", "flask", "dingkao", "worker"], env=env)

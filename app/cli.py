@@ -33,6 +33,7 @@ def demo_command(physicians, institutions):
 
     ensure_roles()
     demo.seed_demo_province()
+    demo.seed_demo_exams()
     if physicians:
         demo.generate_bulk(physicians, institutions or max(1, physicians // 110))
     click.echo("demo data ready")
