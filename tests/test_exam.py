@@ -421,3 +421,22 @@ def test_the_question_bank_refuses_bad_questions(as_role):
     assert any("题库中已有相同的题目" in m for m in flashes(province))
     assert duplicate.status_code == 302 and db.session.query(Question).count() == 1
     assert as_role("city").get("/questionview/list/").status_code == 403
+
+
+def test_progress_lists_papers_by_procedure_within_scope(as_role):
+    awaiting_exam("simple")
+    humanities = paper("humanities", "simple", bank("humanities"), attempts=20)
+    doctor = as_role("physician")
+    attempt = start(doctor, humanities.id)
+    answer_all(doctor, attempt)
+    hand_in(doctor, attempt)
+    hospital = as_role("institution")
+    assert "王医生" in hospital.get("/paperresultview/list/").get_data(as_text=True)
+    simple = hospital.get("/paperresultview/list/?_flt_0_enrollment=简易程序")
+    assert "王医生" in simple.get_data(as_text=True)
+    general = hospital.get("/paperresultview/list/?_flt_0_enrollment=一般程序")
+    assert "王医生" not in general.get_data(as_text=True)
+    clinic = as_role("district")  # 龙华区: the hospital's district sees it
+    assert "王医生" in clinic.get("/paperresultview/list/").get_data(as_text=True)
+    other = logged_in_clients(hospital.application, 1, username="NX1008622")[0]
+    assert "王医生" not in other.get("/paperresultview/list/").get_data(as_text=True)

@@ -3,10 +3,12 @@ level; 补考管理 for the province. Rules are in ``models.exam_rules``; the ma
 commands (``commands.exam``)."""
 from flask import redirect, url_for
 from flask_appbuilder import action, expose
+from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.filters import FilterEqual
 from flask_appbuilder.security.decorators import has_access
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 from wtforms import StringField
 from wtforms.validators import Optional
 
@@ -133,6 +135,21 @@ class PaperView(ConsoleView):
         exam_rules.check_paper(item)
 
 
+class FilterProcedure(BaseFilter):
+    """考核程序 of the physician's enrollment (简易程序 / 一般程序)."""
+
+    name = _l("Assessment procedure is")
+    arg_name = "proc"
+
+    def apply(self, query, value):
+        by_label = {PROCEDURE.label(v): v for v in PROCEDURE.values()}
+        value = by_label.get((value or "").strip(), (value or "").strip())
+        if not value:
+            return query
+        return query.filter(PaperResult.enrollment_id.in_(
+            select(Enrollment.id).where(Enrollment.procedure == value)))
+
+
 class PaperResultView(ConsoleView):
     """测评进度 (manual 002 2.2.9(2)): each physician's papers with attempts and best score."""
 
@@ -141,12 +158,13 @@ class PaperResultView(ConsoleView):
     list_columns = ["physician_name", "institution_name", "paper", "procedure_label",
                     "attempts_used", "best_score", "status_label"]
     show_columns = list_columns
-    search_columns = ["paper", "passed", "exempted"]
+    search_columns = ["paper", "passed", "exempted", "enrollment"]
+    search_filters = {"enrollment": [FilterProcedure]}
     label_columns = {"physician_name": _l("Full name"), "institution_name": _l("Institution"),
                      "procedure_label": _l("Assessment procedure"),
                      "attempts_used": _l("Attempts used"), "best_score": _l("Best score"),
                      "status_label": _l("Assessment state"), "passed": _l("Passed"),
-                     "exempted": _l("Exempted")}
+                     "exempted": _l("Exempted"), "enrollment": _l("Assessment procedure")}
     base_permissions = ["can_list", "can_show"]
     base_order = ("id", "desc")
 
