@@ -78,6 +78,7 @@ ROLE_PERMISSIONS = {
         ["AdministrationView", WRITE],
         ["PaperView", WRITE],
         ["QuestionView", WRITE],
+        ["QuestionImportView", "can_upload|can_template|can_export|menu_access"],
         # 补考管理: the province confirms or declines the make-up.
         ["MakeupView", READ + "|confirm_makeup|decline_makeup|can_decline"],
     ],
