@@ -2,7 +2,7 @@
 
 
 def register_views(appbuilder):
-    from views import api, console, exam, institution, review, selfservice
+    from views import api, console, exam, institution, review, selfservice, study
 
     from flask_babel import lazy_gettext as _l
 
@@ -12,4 +12,5 @@ def register_views(appbuilder):
     review.register(appbuilder)
     selfservice.register(appbuilder)
     exam.register(appbuilder)
+    appbuilder.add_view_no_menu(study.StudyView)
     api.register(appbuilder)
