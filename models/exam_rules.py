@@ -10,6 +10,8 @@ results settle the cycle result through the state machine.
   passed → 合格, failed with no attempts left → 不合格.
 - Single choice and 判断 are right when exact; 多选 only when every right option and no other is
   chosen. The score is the sum of the right questions' scores; passed when ≥ the pass mark.
+- A mock paper (我要学习, which shows answers) never holds a question on a real paper's fixed
+  list, whether listed on it or drawn from the bank.
 """
 import datetime
 import random
@@ -31,6 +33,7 @@ from models.exam import (
     Paper,
     PaperResult,
     Question,
+    paper_question,
 )
 
 # Paper kinds in the order they must be passed.
@@ -53,7 +56,8 @@ def waived_kinds(enrollment):
         if e.waived_paper}
 
 
-def _fits(paper, physician):
+def fits(paper, physician):
+    """Whether a paper's practice category and level (empty = any) fit the physician."""
     return (paper.practice_category in (None, "", physician.practice_category)
             and paper.level in (None, "", physician.level))
 
@@ -68,7 +72,7 @@ def papers_for(enrollment, makeup=False):
     chosen = {}
     for paper in papers:
         # The most specific paper that fits the physician wins (category and level set).
-        if _fits(paper, enrollment.physician):
+        if fits(paper, enrollment.physician):
             best = chosen.get(paper.kind)
             rank = bool(paper.practice_category) + bool(paper.level)
             if best is None or rank > bool(best.practice_category) + bool(best.level):
@@ -147,21 +151,14 @@ def draw(paper, rng):
     """The questions of one attempt, in the order shown: the fixed list, or N of each type
     drawn from the enabled bank questions of the paper's kind (and category / level)."""
     if not paper.is_drawn:
-        questions = [q for q in paper.questions if q.enabled]
+        questions = fixed_questions(paper)
         rng.shuffle(questions)
         return questions
     drawn = []
     for qtype, count in paper.draws.items():
         if not count:
             continue
-        query = select(Question.id).where(
-            Question.enabled.is_(True), Question.kind == paper.kind, Question.type == qtype)
-        if paper.kind == "professional":
-            for column, value in ((Question.practice_category, paper.practice_category),
-                                  (Question.level, paper.level)):
-                if value:
-                    query = query.where(or_(column == value, column.is_(None), column == ""))
-        ids = db.session.scalars(query.order_by(Question.id)).all()
+        ids = db.session.scalars(_pool(paper, qtype).order_by(Question.id)).all()
         if len(ids) < count:
             raise ExamRefused(_("The question bank does not hold enough questions for this "
                                 "paper: please contact the health administration"))
@@ -169,6 +166,45 @@ def draw(paper, rng):
     questions = {q.id: q for q in db.session.scalars(select(Question).where(
         Question.id.in_(drawn)))}
     return [questions[i] for i in drawn]
+
+
+def _kept_from_mock(query, paper):
+    """A mock paper never holds a question on a real paper's fixed list: studying (我要学习
+    shows the answers) must not reveal an exam's questions and answers."""
+    if not paper.is_mock:
+        return query
+    on_real_papers = select(paper_question.c.question_id).join(
+        Paper, Paper.id == paper_question.c.paper_id).where(Paper.is_mock.is_(False))
+    return query.where(Question.id.not_in(on_real_papers))
+
+
+def fixed_questions(paper):
+    """A fixed-list paper's questions that can be set (enabled), in the paper's order."""
+    query = select(Question).join(paper_question, paper_question.c.question_id == Question.id)
+    return list(db.session.scalars(_kept_from_mock(query.where(
+        paper_question.c.paper_id == paper.id, Question.enabled.is_(True)), paper)
+        .order_by(Question.id)))
+
+
+def _pool(paper, qtype):
+    """The ids of the bank questions a drawn paper draws its ``qtype`` questions from."""
+    query = select(Question.id).where(
+        Question.enabled.is_(True), Question.kind == paper.kind, Question.type == qtype)
+    if paper.kind == "professional":
+        for column, value in ((Question.practice_category, paper.practice_category),
+                              (Question.level, paper.level)):
+            if value:
+                query = query.where(or_(column == value, column.is_(None), column == ""))
+    return _kept_from_mock(query, paper)
+
+
+def holds(paper, question_id):
+    """Whether the question can be one of the paper's: on its fixed list, or (a drawn paper)
+    in the pool of a type it draws. Disabled questions are in no paper."""
+    if not paper.is_drawn:
+        return any(question.id == question_id for question in fixed_questions(paper))
+    return any(db.session.scalars(_pool(paper, qtype).where(Question.id == question_id))
+               .first() is not None for qtype, count in paper.draws.items() if count)
 
 
 def option_letters(question):

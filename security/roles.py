@@ -90,6 +90,7 @@ ROLE_PERMISSIONS = {
     PHYSICIAN: [
         ["SelfServiceView", "can_.*"],
         ["ExamView", "can_.*"],
+        ["StudyView", "can_.*"],
         ["FileView", "can_open"],
         ["AccountView", "can_.*"],
     ],

@@ -311,6 +311,12 @@ def _provincial(column):
     return rule
 
 
+def _own_mistakes(actor):
+    if actor.kind == PHYSICIAN:
+        return PracticeMistake.physician_id == actor.physician_id
+    return false()
+
+
 def _is_province(actor):
     return actor.kind == ADMINISTRATION and actor.admin_path.count("/") == 2
 
@@ -389,8 +395,8 @@ _RULES = {
         READ: lambda actor: false() if actor.kind == PHYSICIAN else _staff_reference(actor),
         CHANGE: lambda actor: true() if _is_province(actor) else false(),
     },
-    PracticeMistake: {READ: lambda actor: (PracticeMistake.physician_id == actor.physician_id)
-                      if actor.kind == PHYSICIAN else false()},
+    # 错题本: the physician's own, to read and to remove from.
+    PracticeMistake: {READ: _own_mistakes, CHANGE: _own_mistakes},
 }
 
 

@@ -2,7 +2,8 @@
 
 
 def register_views(appbuilder):
-    from views import api, console, exam, institution, question_bank, review, selfservice
+    from views import (api, console, exam, institution, question_bank, review, selfservice,
+                       study)
 
     from flask_babel import lazy_gettext as _l
 
@@ -13,4 +14,5 @@ def register_views(appbuilder):
     review.register(appbuilder)
     selfservice.register(appbuilder)
     exam.register(appbuilder)
+    appbuilder.add_view_no_menu(study.StudyView)
     api.register(appbuilder)
