@@ -46,9 +46,12 @@ class QuestionView(ConsoleView):
                                                      "enabled"])
     search_columns = ["kind", "type", "stem", "enabled"]
     choice_fields = {"kind": PAPER_KIND, "type": QUESTION_TYPE}
-    label_columns = {"kind": _l("Paper kind"), "type": _l("Question type"),
+    label_columns = {"kind": _l("Paper kind"), "kind_label": _l("Paper kind"),
+                     "type": _l("Question type"), "type_label": _l("Question type"),
                      "options": _l("Options"), "explanation": _l("Explanation"),
-                     "answer": _l("Answer (letters, e.g. A or ACD; true-or-false: A = true)")}
+                     "answer": _l("Answer"), "enabled": _l("Enabled")}
+    description_columns = {
+        "answer": _l("Answer (letters, e.g. A or ACD; true-or-false: A = true)")}
     add_form_extra_fields = edit_form_extra_fields = {
         name: _option_field(name[-1].upper()) for name in OPTION_FIELDS}
     formatters_columns = {"options": lambda options: "；".join(
@@ -113,7 +116,8 @@ class PaperView(ConsoleView):
                                   "draw_single", "draw_multiple", "draw_judge", "questions"]
     search_columns = ["name", "cycle", "kind", "procedure", "is_mock", "is_makeup"]
     choice_fields = {"kind": PAPER_KIND, "procedure": PROCEDURE}
-    label_columns = {"kind": _l("Paper kind"), "procedure": _l("Assessment procedure"),
+    label_columns = {"kind": _l("Paper kind"), "kind_label": _l("Paper kind"),
+                     "procedure": _l("Assessment procedure"),
                      "procedure_label": _l("Assessment procedure"),
                      "is_mock": _l("Mock paper (study)"), "is_makeup": _l("Make-up paper"),
                      "opens_at": _l("Exam opens"), "closes_at": _l("Exam closes"),
