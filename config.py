@@ -22,7 +22,11 @@ def _env_bool(name, default):
 
 class Config:
     APP_NAME = "医师定期考核信息登记管理系统"
-    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-change-me")
+    # Production: set SECRET_KEY (at least 32 random characters); the app refuses to start with
+    # DATABASE_URL or PRODUCTION set and no such key. The embedded demo (`make run`) generates
+    # one and keeps it in VAR_DIR/secret_key (app._check_secret_key).
+    SECRET_KEY = os.environ.get("SECRET_KEY") or None
+    PRODUCTION = _env_bool("PRODUCTION", False)
     SQLALCHEMY_DATABASE_URI = os.environ.get(
         "DATABASE_URL", f"sqlite:///{VAR_DIR / 'dingkao.db'}"
     )

@@ -12,12 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from app import create_app
-from app.extensions import db
-
 # Set once per process: pytest imports this file both as `conftest` and as `tests.conftest`.
 TMP = Path(os.environ.setdefault("DINGKAO_TEST_TMP", tempfile.mkdtemp(prefix="dingkao-test-")))
+# The test run's own var dir (embedded Redis, generated keys), never the checkout's: a `make run`
+# in the same tree keeps its server and data.
+os.environ.setdefault("DINGKAO_VAR_DIR", str(TMP / "var"))
 PASSWORD = "Demo@2026"
+
+from app import create_app  # noqa: E402  (after the environment above: config reads it)
+from app.extensions import db  # noqa: E402
 
 
 def _config():
