@@ -37,6 +37,15 @@ def _config():
     }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _embedded_redis_stops_with_the_tests():
+    """The embedded Redis a test started is stopped when the run ends, not left behind."""
+    yield
+    from app import jobs
+
+    jobs.stop_embedded()
+
+
 @pytest.fixture(scope="session")
 def app():
     app = create_app(_config())
