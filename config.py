@@ -42,6 +42,10 @@ class Config:
     FAB_SECURITY_MANAGER_CLASS = "security.manager.DingkaoSecurityManager"
     FAB_INDEX_VIEW = "views.home.HomeView"
     FAB_ADD_SECURITY_VIEWS = True
+    # No REST API for users and roles, and no token login (security.manager.NoTokenLogin):
+    # nothing uses them, and a token door would skip the login page's captcha and lockout.
+    FAB_ADD_SECURITY_API = False
+    FAB_API_KEY_ENABLED = False
     AUTH_TYPE = AUTH_DB
     AUTH_ROLE_ADMIN = "系统管理员"
     AUTH_ROLE_PUBLIC = "Public"
@@ -58,6 +62,9 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    # A login ends after this many minutes without a request (等保: session idle timeout), at
+    # logout, and at a password change or reset (every session of the account).
+    SESSION_IDLE_MINUTES = float(os.environ.get("SESSION_IDLE_MINUTES", 30))
     MAX_CONTENT_LENGTH = 16 * 1024 * 1024
 
     # Login protection.
