@@ -62,6 +62,11 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    # Cookies sent over HTTPS only (and HSTS, security.headers): on in production, which is
+    # served over HTTPS; off for the embedded demo on http://127.0.0.1.
+    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    REMEMBER_COOKIE_HTTPONLY = True
     # A login ends after this many minutes without a request (等保: session idle timeout), at
     # logout, and at a password change or reset (every session of the account).
     SESSION_IDLE_MINUTES = float(os.environ.get("SESSION_IDLE_MINUTES", 30))

@@ -41,8 +41,11 @@ def create_app(overrides=None):
     from app import cli
     from security.session_rules import register_session_rules
 
+    from security.headers import register_security_headers
+
     cli.register(app)
     register_session_rules(app)
+    register_security_headers(app)
     return app
 
 
