@@ -85,6 +85,13 @@ class Config:
     # SMS: the default sender writes to the log and to the operator-visible outbox.
     SMS_SENDER = os.environ.get("SMS_SENDER", "security.sms.OutboxSender")
     SMS_CODE_TTL_SECONDS = int(os.environ.get("SMS_CODE_TTL_SECONDS", 300))
+    # Wrong entries a code survives; the next one kills it and a new code must be requested.
+    SMS_CODE_MAX_ATTEMPTS = int(os.environ.get("SMS_CODE_MAX_ATTEMPTS", 5))
+    # Sending: at most one code a minute and SMS_SEND_PER_HOUR an hour, per account and per
+    # number, and SMS_SEND_PER_DAY a day per number.
+    SMS_SEND_INTERVAL_SECONDS = int(os.environ.get("SMS_SEND_INTERVAL_SECONDS", 60))
+    SMS_SEND_PER_HOUR = int(os.environ.get("SMS_SEND_PER_HOUR", 5))
+    SMS_SEND_PER_DAY = int(os.environ.get("SMS_SEND_PER_DAY", 10))
 
     FAB_ROLES = {}  # filled in by security.roles at import time (see below)
 

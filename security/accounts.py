@@ -142,7 +142,7 @@ def bind_mobile(user, mobile, code):
     if not valid_mobile(mobile):
         raise AccountError(_("Please enter a valid 11-digit mobile number"))
     try:
-        sms.consume_code(mobile.strip(), "bind", code)
+        sms.consume_code(mobile.strip(), "bind", code, user_id=user.id)
     except sms.SmsError as error:
         db.session.rollback()
         raise AccountError(str(error)) from None
