@@ -17,8 +17,8 @@ from flask_babel import lazy_gettext as _l
 from security import accounts
 
 SESSION_ID = "dk_session"
-# Kept through the clean start of a login: the language chosen on the login page.
-_KEPT_AT_LOGIN = ("locale",)
+# Kept when the cookie is emptied (login, logout, an ended session): the language chosen.
+_KEPT = ("locale",)
 _PREFIX = "dingkao:session:"
 _ACCOUNT_PREFIX = "dingkao:account-sessions:"
 
@@ -36,13 +36,18 @@ def _idle_seconds():
     return max(1, int(float(current_app.config["SESSION_IDLE_MINUTES"]) * 60))
 
 
-def begin(user):
-    """Start a server-side session for ``user`` in a clean cookie: a new session id, and no
-    data from before (the pre-login CSRF token and captcha go; a new token is made)."""
-    kept = {key: session[key] for key in _KEPT_AT_LOGIN if key in session}
+def _clean_cookie():
+    """Empty the session cookie but for the language chosen."""
+    kept = {key: session[key] for key in _KEPT if key in session}
     session.clear()
     session.update(kept)
     g.pop("csrf_token", None)  # Flask-WTF caches the request's token here
+
+
+def begin(user):
+    """Start a server-side session for ``user`` in a clean cookie: a new session id, and no
+    data from before (the pre-login CSRF token and captcha go; a new token is made)."""
+    _clean_cookie()
     session_id = secrets.token_urlsafe(32)
     pipe = _redis().pipeline()
     pipe.set(_PREFIX + session_id, str(user.id), ex=_idle_seconds())
@@ -79,7 +84,7 @@ def end():
         if user_id:
             pipe.srem(_ACCOUNT_PREFIX + str(user_id), session_id)
         pipe.execute()
-    session.clear()
+    _clean_cookie()
 
 
 def end_all(user_id):
@@ -97,9 +102,7 @@ def end_all(user_id):
 def refuse_ended_session():
     """Called when the cookie names an account whose session is not live: forget the account
     in this cookie and tell the user why they see the login page again."""
-    kept = {key: session[key] for key in _KEPT_AT_LOGIN if key in session}
-    session.clear()
-    session.update(kept)
+    _clean_cookie()
     if request.endpoint and not request.path.startswith("/api/"):
         flash(str(ENDED_MESSAGE), "warning")
 
