@@ -75,11 +75,6 @@ def queue(name="default", app=None):
     return Queue(name, connection=connection(app))
 
 
-def embedded_server_pids():
-    """Process ids of the embedded Redis servers this process started and still runs."""
-    return [embedded.pid for embedded in _embedded.values() if embedded.pid]
-
-
 def stop_embedded():
     """Stop the embedded Redis servers this process started (their data is saved first)."""
     for client in _clients.values():
