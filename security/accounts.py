@@ -95,10 +95,21 @@ def change_password(user, old_password, new_password, confirm):
     user.password = hash_password(new_password)
     user.must_change_password = False
     db.session.commit()
+    _end_sessions(user)
+
+
+def _end_sessions(user):
+    """A changed or reset password ends every session of the account: whoever held one (or a
+    copy of its cookie) logs in again."""
+    from security import session_rules
+
+    session_rules.end_all(user.id)
 
 
 def reset_password(user):
-    """Back to the initial password with a forced change; a physician's phone is unbound too."""
+    """Back to the initial password with a forced change; a physician's phone is unbound too.
+    Every session of the account ends."""
+    _end_sessions(user)
     user.password = initial_password_hash()
     user.must_change_password = True
     user.fail_login_count = 0
@@ -131,7 +142,7 @@ def bind_mobile(user, mobile, code):
     if not valid_mobile(mobile):
         raise AccountError(_("Please enter a valid 11-digit mobile number"))
     try:
-        sms.consume_code(mobile.strip(), "bind", code)
+        sms.consume_code(mobile.strip(), "bind", code, user_id=user.id)
     except sms.SmsError as error:
         db.session.rollback()
         raise AccountError(str(error)) from None
