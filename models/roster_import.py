@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 from openpyxl import load_workbook
 
 from app.extensions import db
-from models.base import Refused, TextList
+from models.base import Refused, TextList, valid_mobile
 from models import Department, Physician
 from models import roster
 from models.physician import GENDER, PHYSICIAN_LEVEL, PRACTICE_CATEGORY
@@ -252,7 +252,7 @@ def _row_fields(values, name, departments):
         raise ValueError(_("The physician level must be Licensed physician or Licensed "
                            "assistant physician"))
     mobile = _text(values["mobile"])
-    if mobile and not (len(mobile) == 11 and mobile.isdigit() and mobile[0] == "1"):
+    if mobile and not valid_mobile(mobile):
         raise ValueError(_("Wrong mobile number format"))
     return {
         "name": name[:64],
