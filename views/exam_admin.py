@@ -59,10 +59,9 @@ class QuestionView(ConsoleView):
     base_order = ("id", "desc")
 
     def __init__(self, *args, **kwargs):
-        self.add_form_extra_fields = {**self.add_form_extra_fields,
-                                      **_optional_choices()}
-        self.edit_form_extra_fields = {**self.edit_form_extra_fields,
-                                       **_optional_choices()}
+        extra = {**_optional_choices(), **_checkboxes(enabled=_l("Enabled"))}
+        self.add_form_extra_fields = {**self.add_form_extra_fields, **extra}
+        self.edit_form_extra_fields = {**self.edit_form_extra_fields, **extra}
         super().__init__(*args, **kwargs)
 
     def prefill_form(self, form, pk):
@@ -78,6 +77,13 @@ class QuestionView(ConsoleView):
         problems = exam_rules.check_question(item)
         if problems:
             raise Refused(_("; ").join(problems))
+
+
+def _checkboxes(**labels):
+    """Yes/no switches: FAB makes a non-null column required, and an unticked box then fails."""
+    from wtforms import BooleanField
+
+    return {name: BooleanField(label) for name, label in labels.items()}
 
 
 def _optional_choices():
@@ -129,10 +135,10 @@ class PaperView(ConsoleView):
     base_order = ("id", "desc")
 
     def __init__(self, *args, **kwargs):
-        self.add_form_extra_fields = {**(self.add_form_extra_fields or {}),
-                                      **_optional_choices()}
-        self.edit_form_extra_fields = {**(self.edit_form_extra_fields or {}),
-                                       **_optional_choices()}
+        extra = {**_optional_choices(), **_checkboxes(is_mock=_l("Mock paper (study)"),
+                                                      is_makeup=_l("Make-up paper"))}
+        self.add_form_extra_fields = {**(self.add_form_extra_fields or {}), **extra}
+        self.edit_form_extra_fields = {**(self.edit_form_extra_fields or {}), **extra}
         super().__init__(*args, **kwargs)
 
     def before_save(self, item):
