@@ -261,3 +261,44 @@ def test_acting_on_a_record_needs_the_right_for_that_action(province):
     for action in (scope.READ, scope.CHANGE, scope.REVIEW, scope.REREVIEW, scope.DECIDE):
         with pytest.raises(NotFound):
             scope.require(clinic, action, Enrollment, enrollment.id)
+
+
+def test_an_edit_cannot_take_over_a_record_one_may_only_read(as_role):
+    """The province reads every cycle's papers but changes only its own cycles': editing a
+    neighbouring province's paper into its own cycle is refused, and the paper stays theirs."""
+    from models import Administration, Paper
+
+    neighbour = Administration(name="邻省卫生健康委员会", level="province", region_code="470000")
+    db.session.add(neighbour)
+    db.session.flush()
+    neighbour.assign_path()
+    ours = Cycle.current()
+    theirs = Cycle(name="邻省周期", start_date=ours.start_date, end_date=ours.end_date,
+                   cutoff_date=ours.cutoff_date, is_current=False, administration=neighbour)
+    paper = Paper(cycle=theirs, name="邻省试卷", kind="humanities", procedure="simple",
+                  is_mock=True, duration_minutes=30, pass_mark=60, max_attempts=1)
+    db.session.add_all([theirs, paper])
+    db.session.commit()
+    province = as_role("province")
+    assert province.get(f"/paperview/show/{paper.id}").status_code == 200
+    from tests.conftest import post
+
+    post(province, f"/paperview/edit/{paper.id}", {
+        "name": "被接管的试卷", "cycle": str(ours.id), "kind": "humanities",
+        "procedure": "simple", "is_mock": "y", "duration_minutes": "30", "pass_mark": "60",
+        "max_attempts": "1"})
+    db.session.expire_all()
+    paper = db.session.get(Paper, paper.id)
+    assert paper.cycle_id == theirs.id and paper.name == "邻省试卷"
+    # The control: the same form on the province's own paper is saved (and a mock paper's
+    # unticked 补考试卷 box is no missing field).
+    mine = Paper(cycle=ours, name="本省试卷", kind="humanities", procedure="simple", is_mock=True)
+    db.session.add(mine)
+    db.session.commit()
+    saved = post(province, f"/paperview/edit/{mine.id}", {
+        "name": "本省模拟试卷", "cycle": str(ours.id), "kind": "humanities",
+        "procedure": "simple", "is_mock": "y", "duration_minutes": "30", "pass_mark": "60",
+        "max_attempts": "1"})
+    assert saved.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Paper, mine.id).name == "本省模拟试卷"

@@ -46,9 +46,12 @@ class QuestionView(ConsoleView):
                                                      "enabled"])
     search_columns = ["kind", "type", "stem", "enabled"]
     choice_fields = {"kind": PAPER_KIND, "type": QUESTION_TYPE}
-    label_columns = {"kind": _l("Paper kind"), "type": _l("Question type"),
+    label_columns = {"kind": _l("Paper kind"), "kind_label": _l("Paper kind"),
+                     "type": _l("Question type"), "type_label": _l("Question type"),
                      "options": _l("Options"), "explanation": _l("Explanation"),
-                     "answer": _l("Answer (letters, e.g. A or ACD; true-or-false: A = true)")}
+                     "answer": _l("Answer"), "enabled": _l("Enabled")}
+    description_columns = {
+        "answer": _l("Answer (letters, e.g. A or ACD; true-or-false: A = true)")}
     add_form_extra_fields = edit_form_extra_fields = {
         name: _option_field(name[-1].upper()) for name in OPTION_FIELDS}
     formatters_columns = {"options": lambda options: "；".join(
@@ -56,10 +59,9 @@ class QuestionView(ConsoleView):
     base_order = ("id", "desc")
 
     def __init__(self, *args, **kwargs):
-        self.add_form_extra_fields = {**self.add_form_extra_fields,
-                                      **_optional_choices()}
-        self.edit_form_extra_fields = {**self.edit_form_extra_fields,
-                                       **_optional_choices()}
+        extra = {**_optional_choices(), **_checkboxes(enabled=_l("Enabled"))}
+        self.add_form_extra_fields = {**self.add_form_extra_fields, **extra}
+        self.edit_form_extra_fields = {**self.edit_form_extra_fields, **extra}
         super().__init__(*args, **kwargs)
 
     def prefill_form(self, form, pk):
@@ -75,6 +77,13 @@ class QuestionView(ConsoleView):
         problems = exam_rules.check_question(item)
         if problems:
             raise Refused(_("; ").join(problems))
+
+
+def _checkboxes(**labels):
+    """Yes/no switches: FAB makes a non-null column required, and an unticked box then fails."""
+    from wtforms import BooleanField
+
+    return {name: BooleanField(label) for name, label in labels.items()}
 
 
 def _optional_choices():
@@ -113,7 +122,8 @@ class PaperView(ConsoleView):
                                   "draw_single", "draw_multiple", "draw_judge", "questions"]
     search_columns = ["name", "cycle", "kind", "procedure", "is_mock", "is_makeup"]
     choice_fields = {"kind": PAPER_KIND, "procedure": PROCEDURE}
-    label_columns = {"kind": _l("Paper kind"), "procedure": _l("Assessment procedure"),
+    label_columns = {"kind": _l("Paper kind"), "kind_label": _l("Paper kind"),
+                     "procedure": _l("Assessment procedure"),
                      "procedure_label": _l("Assessment procedure"),
                      "is_mock": _l("Mock paper (study)"), "is_makeup": _l("Make-up paper"),
                      "opens_at": _l("Exam opens"), "closes_at": _l("Exam closes"),
@@ -125,10 +135,10 @@ class PaperView(ConsoleView):
     base_order = ("id", "desc")
 
     def __init__(self, *args, **kwargs):
-        self.add_form_extra_fields = {**(self.add_form_extra_fields or {}),
-                                      **_optional_choices()}
-        self.edit_form_extra_fields = {**(self.edit_form_extra_fields or {}),
-                                       **_optional_choices()}
+        extra = {**_optional_choices(), **_checkboxes(is_mock=_l("Mock paper (study)"),
+                                                      is_makeup=_l("Make-up paper"))}
+        self.add_form_extra_fields = {**(self.add_form_extra_fields or {}), **extra}
+        self.edit_form_extra_fields = {**(self.edit_form_extra_fields or {}), **extra}
         super().__init__(*args, **kwargs)
 
     def before_save(self, item):

@@ -1,7 +1,7 @@
 """question bank, drawn papers, attempts that resume, practice mistakes
 
 Revision ID: 97b0f00a13ec
-Revises: 11b3f785d0c8
+Revises: 5c1e0a9d7b42
 Create Date: 2026-11-26 10:59:51.638371
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '97b0f00a13ec'
-down_revision = '11b3f785d0c8'
+down_revision = '5c1e0a9d7b42'
 branch_labels = None
 depends_on = None
 
