@@ -98,8 +98,6 @@ def save_answer(actor, attempt_id, device, question_id, response, flagged=None, 
         raise rules.ExamRefused(_("That question is not in this paper")) from None
     if question_id not in attempt.question_ids:
         raise rules.ExamRefused(_("That question is not in this paper"))
-    question = db.session.get(Question, question_id)
-    letters = rules.normalise_response(question, response)
     # The guard and the lock in one statement: only an open attempt of this device, before
     # its deadline, takes the answer; a hand-in running now waits for this one or wins.
     table = ExamAttempt.__table__
@@ -111,6 +109,8 @@ def save_answer(actor, attempt_id, device, question_id, response, flagged=None, 
     if moved != 1:
         db.session.expire(attempt)
         _refuse_closed(attempt, device, now)
+    # Validated after the guard: a page taken over or closed is told so whatever it sends.
+    letters = rules.normalise_response(db.session.get(Question, question_id), response)
     _upsert_answer(attempt.id, question_id, letters, flagged, now)
     return letters
 

@@ -246,9 +246,13 @@ def test_a_reload_or_another_device_resumes_the_same_attempt(as_role, province):
     humanities = paper("humanities", "simple", bank("humanities"), attempts=20)
     doctor = as_role("physician")
     attempt = start(doctor, humanities.id)
-    first_two = _attempt(attempt).question_ids[:2]
-    assert answer(doctor, attempt, first_two[0], "A").status_code == 200
-    assert answer(doctor, attempt, first_two[1], "B", flagged=True).status_code == 200
+    # Chosen by type, not by the (random) drawn order: a judge question has only A and B.
+    by_type = {}
+    for question_id in _attempt(attempt).question_ids:
+        by_type.setdefault(db.session.get(Question, question_id).type, []).append(question_id)
+    single, judge = by_type["single"][0], by_type["judge"][0]
+    assert answer(doctor, attempt, single, "A").status_code == 200
+    assert answer(doctor, attempt, judge, "B", flagged=True).status_code == 200
     deadline = _attempt(attempt).deadline
     page = _page(doctor, attempt)
     # The saved answers come back checked, in the same order, with the time left on the clock.
@@ -262,13 +266,16 @@ def test_a_reload_or_another_device_resumes_the_same_attempt(as_role, province):
     other = logged_in_clients(province, 1, role="physician")[0]
     assert start(other, humanities.id) == attempt
     assert _attempt(attempt).deadline == deadline
-    stale = answer(doctor, attempt, first_two[0], "C",
-                   device=re.search(r'data-device="([^"]+)"', page).group(1))
+    stale_device = re.search(r'data-device="([^"]+)"', page).group(1)
+    stale = answer(doctor, attempt, single, "C", device=stale_device)
     assert stale.status_code == 409 and "其他设备" in stale.get_json()["message"]
-    saved = db.session.query(Answer).filter_by(attempt_id=attempt,
-                                               question_id=first_two[0]).one()
+    # Told it was taken over even when what it sends would not be a valid answer.
+    stale = answer(doctor, attempt, judge, "C", device=stale_device)
+    assert stale.status_code == 409 and "其他设备" in stale.get_json()["message"]
+    saved = db.session.query(Answer).filter_by(attempt_id=attempt, question_id=single).one()
     assert saved.response == "A"
-    assert answer(other, attempt, first_two[0], "D").status_code == 200
+    assert answer(other, attempt, single, "D").status_code == 200
+    assert answer(other, attempt, judge, "C").status_code == 400
 
 
 def test_the_deadline_hands_in_what_was_saved_with_the_browser_gone(as_role):
