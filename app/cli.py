@@ -11,8 +11,11 @@ def init_command():
     """Apply migrations and create the roles."""
     from flask_migrate import upgrade
 
+    from app.extensions import analyze
+
     upgrade()
     ensure_roles()
+    analyze()
     click.echo("database ready")
 
 
@@ -30,25 +33,28 @@ def ensure_roles():
 def demo_command(physicians, institutions):
     """Fill a demo province (idempotent): administrations, institutions, accounts, physicians."""
     from app import demo
+    from app.extensions import analyze
 
     ensure_roles()
     demo.seed_demo_province()
     demo.seed_demo_exams()
     if physicians:
         demo.generate_bulk(physicians, institutions or max(1, physicians // 110))
+    analyze()
     click.echo("demo data ready")
 
 
 @dingkao.command("retally")
 def retally_command():
     """Recount the current cycle's per-institution state tally from the enrollments."""
-    from app.extensions import db
+    from app.extensions import analyze, db
     from models import Cycle
     from models.workflow import rebuild_tally
 
     for cycle in db.session.query(Cycle).filter(Cycle.is_current.is_(True)):
         rebuild_tally(cycle.id)
     db.session.commit()
+    analyze()
     click.echo("tally rebuilt")
 
 
