@@ -2,6 +2,8 @@
 login view, the builtin roles of ``security.roles``, server-side sessions, and no token login."""
 from flask_appbuilder.api import BaseApi
 from flask_appbuilder.security.sqla.manager import SecurityManager
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from models.account import AppUser
 from security import session_rules
@@ -29,14 +31,15 @@ class DingkaoSecurityManager(SecurityManager):
         self.appbuilder.add_view_no_menu(AccountView)
 
     def load_user(self, pk):
-        """The account of the session cookie, only while its server-side session is live."""
-        user = super().load_user(pk)
-        if user is None:
-            return None
-        if not session_rules.is_live(user.id):
+        """The account of the session cookie, only while its server-side session is live;
+        with its roles and groups in the same query (every request asks for them)."""
+        if not session_rules.is_live(int(pk)):
             session_rules.refuse_ended_session()
             return None
-        return user
+        user = self.session.scalars(
+            select(AppUser).where(AppUser.id == int(pk))
+            .options(joinedload(AppUser.roles), joinedload(AppUser.groups))).unique().first()
+        return user if user is not None and user.is_active else None
 
     def reset_password(self, userid, password):
         """FAB's own password reset (系统管理员, user list) ends the account's sessions too."""
