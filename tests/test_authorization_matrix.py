@@ -427,7 +427,8 @@ def _seed_action_records():
     a "submitted" assessment-institution application of each of the three institutions,
     NX1008600's first two enrollments "pending_institution_review" and
     "pending_assessment_review", and a neighbouring province (another root of the
-    jurisdiction tree) with its own cycle, paper and question."""
+    jurisdiction tree) with its own cycle, a paper with nothing depending on it and a question
+    on another paper."""
     from models import roster, workflow
 
     cycle = Cycle.current()
@@ -483,10 +484,12 @@ def _seed_action_records():
     their_cycle = Cycle(name="邻省医师定期考核周期", start_date=cycle.start_date,
                         end_date=cycle.end_date, cutoff_date=cycle.cutoff_date,
                         is_current=False, administration=neighbour)
-    their_paper = Paper(cycle=their_cycle, name=NEIGHBOUR_PAPER, kind="humanities",
-                        procedure="simple")
-    db.session.add(Question(paper=their_paper, type="judge", stem=NEIGHBOUR_STEM,
-                            options=["对", "错"], answer="A"))
+    their_bank = Paper(cycle=their_cycle, name="邻省题库试卷", kind="professional",
+                       procedure="general")
+    db.session.add_all([Paper(cycle=their_cycle, name=NEIGHBOUR_PAPER, kind="humanities",
+                              procedure="simple"),
+                        Question(paper=their_bank, type="judge", stem=NEIGHBOUR_STEM,
+                                 options=["对", "错"], answer="A")])
     db.session.commit()
 
 

@@ -36,8 +36,10 @@ Codes:
 
 * 200 — list/show allowed; a list shows (distinguishing text and row link) exactly the records
   whose show cell is 200 for that role, and none of those whose show cell is 404;
-* 302 — the action ran: the record is now as ``AFTER`` says;
-* 302= — redirected back with a refusal (an action in the wrong stage): nothing changed;
+* 302 — the action ran: the record is now in the state ``EXPECTED_STATE`` names (with the
+  reason, for a rejection, and an audit row), edited, deleted, or has the new opinion;
+* 302= — redirected back with a refusal (an action in the wrong stage; an edit or delete
+  refused by scope, whose 404 FAB turns into a flashed message): nothing changed;
 * 400 — the reason form shown again with a refusal (wrong stage): nothing changed;
 * 403 — the role lacks the permission (checked before the record is looked up);
 * 404 — the record is outside the role's scope for that action;
