@@ -9,7 +9,7 @@ PIP := $(VENV)/bin/pip
 export PYTHONPATH := $(CURDIR)
 export FLASK_APP := run.py
 
-.PHONY: run test test-sqlite test-postgres install install-test system-test-deps translations bench
+.PHONY: run test test-sqlite test-postgres install install-test system-test-deps translations bench bench-exam
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,3 +47,8 @@ translations: install
 
 bench: install
 	$(PY) bench/roster.py
+
+# Exam day under gunicorn (bench/README.md): its load client (aiohttp) goes to bench/.deps.
+bench-exam: install
+	test -d bench/.deps/aiohttp || $(PY) -m pip install --target bench/.deps -r bench/requirements.txt
+	$(PY) bench/exam.py

@@ -22,7 +22,11 @@ def _env_bool(name, default):
 
 class Config:
     APP_NAME = "医师定期考核信息登记管理系统"
-    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-change-me")
+    # Production: set SECRET_KEY (at least 32 random characters); the app refuses to start with
+    # DATABASE_URL or PRODUCTION set and no such key. The embedded demo (`make run`) generates
+    # one and keeps it in VAR_DIR/secret_key (app._check_secret_key).
+    SECRET_KEY = os.environ.get("SECRET_KEY") or None
+    PRODUCTION = _env_bool("PRODUCTION", False)
     SQLALCHEMY_DATABASE_URI = os.environ.get(
         "DATABASE_URL", f"sqlite:///{VAR_DIR / 'dingkao.db'}"
     )
@@ -38,6 +42,10 @@ class Config:
     FAB_SECURITY_MANAGER_CLASS = "security.manager.DingkaoSecurityManager"
     FAB_INDEX_VIEW = "views.home.HomeView"
     FAB_ADD_SECURITY_VIEWS = True
+    # No REST API for users and roles, and no token login (security.manager.NoTokenLogin):
+    # nothing uses them, and a token door would skip the login page's captcha and lockout.
+    FAB_ADD_SECURITY_API = False
+    FAB_API_KEY_ENABLED = False
     AUTH_TYPE = AUTH_DB
     AUTH_ROLE_ADMIN = "系统管理员"
     AUTH_ROLE_PUBLIC = "Public"
@@ -54,10 +62,19 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    # Cookies sent over HTTPS only (and HSTS, security.headers): on in production, which is
+    # served over HTTPS; off for the embedded demo on http://127.0.0.1.
+    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    REMEMBER_COOKIE_HTTPONLY = True
+    # A login ends after this many minutes without a request (等保: session idle timeout), at
+    # logout, and at a password change or reset (every session of the account).
+    SESSION_IDLE_MINUTES = float(os.environ.get("SESSION_IDLE_MINUTES", 30))
     MAX_CONTENT_LENGTH = 16 * 1024 * 1024
 
     # Login protection.
     CAPTCHA_ENABLED = _env_bool("CAPTCHA_ENABLED", True)
+    CAPTCHA_TTL_SECONDS = int(os.environ.get("CAPTCHA_TTL_SECONDS", 300))
     LOGIN_MAX_FAILURES = int(os.environ.get("LOGIN_MAX_FAILURES", 5))
     LOGIN_LOCK_MINUTES = int(os.environ.get("LOGIN_LOCK_MINUTES", 15))
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "30 per minute")
@@ -68,6 +85,13 @@ class Config:
     # SMS: the default sender writes to the log and to the operator-visible outbox.
     SMS_SENDER = os.environ.get("SMS_SENDER", "security.sms.OutboxSender")
     SMS_CODE_TTL_SECONDS = int(os.environ.get("SMS_CODE_TTL_SECONDS", 300))
+    # Wrong entries a code survives; the next one kills it and a new code must be requested.
+    SMS_CODE_MAX_ATTEMPTS = int(os.environ.get("SMS_CODE_MAX_ATTEMPTS", 5))
+    # Sending: at most one code a minute and SMS_SEND_PER_HOUR an hour, per account and per
+    # number, and SMS_SEND_PER_DAY a day per number.
+    SMS_SEND_INTERVAL_SECONDS = int(os.environ.get("SMS_SEND_INTERVAL_SECONDS", 60))
+    SMS_SEND_PER_HOUR = int(os.environ.get("SMS_SEND_PER_HOUR", 5))
+    SMS_SEND_PER_DAY = int(os.environ.get("SMS_SEND_PER_DAY", 10))
 
     FAB_ROLES = {}  # filled in by security.roles at import time (see below)
 

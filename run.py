@@ -19,22 +19,29 @@ gc.freeze()
 def main():
     from app.cli import ensure_roles
     from app import demo
-    from app.jobs import redis_url
+    from app.jobs import redis_url, stop_embedded
     from flask_migrate import upgrade
 
     with app.app_context():
         upgrade()
         ensure_roles()
         demo.seed_demo_province()
+        demo.seed_demo_exams()
         url = redis_url(app)
     env = dict(os.environ, REDIS_URL=url, FLASK_APP="run.py")
     worker = subprocess.Popen([sys.executable, "-m", "flask", "dingkao", "worker"], env=env)
-    # Stop the worker with us, also when we are stopped by a signal.
+    # Stop the worker and the embedded Redis with us, also when we are stopped by a signal
+    # (the Redis server runs in a session of its own: nothing else would stop it).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         app.run(host="127.0.0.1", port=int(os.environ.get("PORT", 5000)), use_reloader=False)
     finally:
         worker.terminate()
+        try:
+            worker.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        stop_embedded()
 
 
 if __name__ == "__main__":

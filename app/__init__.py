@@ -1,5 +1,6 @@
 """The application factory."""
 import logging
+import os
 
 from flask import Flask
 
@@ -19,6 +20,7 @@ def create_app(overrides=None):
         app.config.update(overrides)
     logging.basicConfig(level=app.config.get("LOG_LEVEL", logging.INFO))
     _prepare_dirs(app)
+    _check_secret_key(app)
 
     from flask_appbuilder import AppBuilder
 
@@ -39,9 +41,60 @@ def create_app(overrides=None):
     from app import cli
     from security.session_rules import register_session_rules
 
+    from security.headers import register_security_headers
+
     cli.register(app)
     register_session_rules(app)
+    register_security_headers(app)
     return app
+
+
+class InsecureConfiguration(RuntimeError):
+    """The app refuses to start as configured; the message says what to set."""
+
+
+MIN_SECRET_KEY_LENGTH = 32
+# Keys that were once defaults or examples: whoever has the source can sign cookies with them.
+_KNOWN_KEYS = {"dev-only-change-me", "change-me", "changeme", "secret"}
+
+
+def _check_secret_key(app):
+    """The key that signs session cookies must be secret. Outside the embedded demo (any
+    DATABASE_URL, or PRODUCTION) a missing, known or short key stops the start; the embedded
+    demo without a key generates one and keeps it in VAR_DIR, so `make run` just works."""
+    key = app.config.get("SECRET_KEY")
+    strict = app.config.get("PRODUCTION") or bool(os.environ.get("DATABASE_URL"))
+    weak = not key or key in _KNOWN_KEYS or len(key) < MIN_SECRET_KEY_LENGTH
+    if strict and weak:
+        raise InsecureConfiguration(
+            "SECRET_KEY must be set to at least %d random characters (e.g. the output of "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`) when DATABASE_URL "
+            "or PRODUCTION is set; refusing to start." % MIN_SECRET_KEY_LENGTH)
+    if not key or key in _KNOWN_KEYS:
+        app.config["SECRET_KEY"] = _stored_secret_key()
+
+
+def _stored_secret_key():
+    """The embedded demo's key: generated once, readable by this user only, shared by the
+    processes of one VAR_DIR (run.py and its worker)."""
+    import secrets
+    import tempfile
+
+    from config import VAR_DIR
+
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        fd, scratch = tempfile.mkstemp(dir=VAR_DIR, prefix=".secret_key-")  # mode 0600
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48))
+        try:
+            os.link(scratch, path)  # atomic, and never over a key another process just made
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(scratch)
+    return path.read_text().strip()
 
 
 def _prepare_dirs(app):

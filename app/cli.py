@@ -33,6 +33,7 @@ def demo_command(physicians, institutions):
 
     ensure_roles()
     demo.seed_demo_province()
+    demo.seed_demo_exams()
     if physicians:
         demo.generate_bulk(physicians, institutions or max(1, physicians // 110))
     click.echo("demo data ready")
@@ -51,6 +52,21 @@ def retally_command():
     click.echo("tally rebuilt")
 
 
+@dingkao.command("sweep-exams")
+def sweep_exams_command():
+    """Hand in every exam attempt whose deadline has passed (run it every minute, e.g. from a
+    timer; the worker also does it for each attempt at its deadline)."""
+    from commands import exam
+
+    total = 0
+    while True:
+        done = exam.expire_overdue()
+        total += done
+        if done < 500:
+            break
+    click.echo(f"{total} attempts handed in")
+
+
 @dingkao.command("worker")
 def worker_command():
     """Run an RQ worker on the configured (or embedded) Redis."""
@@ -58,7 +74,8 @@ def worker_command():
 
     from app.jobs import connection
 
-    Worker(["default"], connection=connection()).work()
+    # The scheduler runs the hand-in jobs queued for each attempt's deadline.
+    Worker(["default"], connection=connection()).work(with_scheduler=True)
 
 
 def register(app):

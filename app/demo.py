@@ -286,3 +286,95 @@ def _resync_sequences():
                 text(f"SELECT setval('{sequence}', (SELECT MAX(id) FROM {table}))")
             )
     db.session.commit()
+
+
+HUMANITIES_QUESTIONS = [
+    ("single", "医师在执业活动中应当遵守的首要原则是", ["以患者为中心，维护患者健康权益", "追求经济效益",
+                                          "服从科室安排即可", "完成工作量指标"], "A",
+     "《医师法》规定医师应当坚持人民至上、生命至上，维护患者健康权益。"),
+    ("single", "患者知情同意权的核心是", ["医师替患者作决定", "患者在充分知情的基础上自主决定",
+                                  "家属代为决定一切", "由医院伦理委员会决定"], "B", None),
+    ("single", "医师定期考核的周期为", ["一年", "两年", "三年", "五年"], "C",
+     "医师定期考核每三年为一个周期。"),
+    ("single", "下列属于医师执业规则的是", ["出具与执业范围无关的医学证明", "隐匿、伪造病历",
+                                   "如实记录病历", "泄露患者隐私"], "C", None),
+    ("single", "发生医疗事故争议时，病历资料应当", ["由医师自行保管", "在医患双方在场时封存",
+                                         "交给患者带走", "立即销毁"], "B", None),
+    ("multiple", "医患沟通的基本要求包括", ["尊重患者", "耐心倾听", "使用患者能理解的语言", "回避患者的问题"],
+     "ABC", None),
+    ("multiple", "属于患者隐私的信息有", ["病史", "身体缺陷", "家庭住址", "医院名称"], "ABC", None),
+    ("judge", "医师可以在紧急情况下先行救治患者，再补办相关手续。", [], "A", None),
+    ("judge", "医师可以收受患者的财物。", [], "B", "医师不得利用职务之便索要、非法收受财物。"),
+    ("judge", "病历书写应当客观、真实、准确、及时、完整。", [], "A", None),
+]
+PROFESSIONAL_QUESTIONS = {
+    "clinical": [
+        ("single", "成人心肺复苏时胸外按压的频率为每分钟", ["60~80次", "80~100次", "100~120次", "120~140次"],
+         "C", None),
+        ("single", "社区获得性肺炎最常见的病原体是", ["肺炎链球菌", "金黄色葡萄球菌", "铜绿假单胞菌", "真菌"],
+         "A", None),
+        ("multiple", "急性心肌梗死的典型表现包括", ["持续胸痛", "心电图ST段抬高", "心肌酶升高", "皮疹"],
+         "ABC", None),
+        ("judge", "高血压患者应长期规律服药，不可自行停药。", [], "A", None),
+        ("judge", "抗生素可以用于治疗普通病毒性感冒。", [], "B", None),
+    ],
+    "dental": [
+        ("single", "龋病的主要致病菌是", ["变形链球菌", "大肠杆菌", "幽门螺杆菌", "结核杆菌"], "A", None),
+        ("single", "成人恒牙一般共有", ["20颗", "24颗", "28~32颗", "36颗"], "C", None),
+        ("multiple", "牙周病的局部促进因素有", ["牙石", "食物嵌塞", "不良修复体", "规律刷牙"], "ABC", None),
+        ("judge", "根管治疗后的牙齿通常需要冠修复保护。", [], "A", None),
+        ("judge", "刷牙出血应立即停止刷牙。", [], "B", None),
+    ],
+}
+
+
+def seed_demo_exams(today=None):
+    """A small question bank and the cycle's papers, so the demo physicians can sit the exams,
+    study with the mock papers and, once confirmed, the make-up (idempotent)."""
+    from models import Cycle, Paper, Question
+
+    if db.session.query(Question.id).first() is not None:
+        return
+    cycle = db.session.query(Cycle).filter(Cycle.is_current.is_(True)).first()
+    if cycle is None:
+        return
+    today = today or datetime.date.today()
+
+    def questions(kind, rows, category=None):
+        made = [Question(kind=kind, type=qtype, stem=stem, options=options, answer=answer,
+                         score=10, explanation=explanation, practice_category=category)
+                for qtype, stem, options, answer, explanation in rows]
+        db.session.add_all(made)
+        return made
+
+    humanities = questions("humanities", HUMANITIES_QUESTIONS)
+    professional = {category: questions("professional", rows, category)
+                    for category, rows in PROFESSIONAL_QUESTIONS.items()}
+    exam = cycle.window("exam")
+    makeup = cycle.window("makeup_exam")
+
+    def at(day, hour):
+        return datetime.datetime.combine(day, datetime.time(hour))
+
+    def paper(name, kind, procedure, chosen, attempts, window=exam, category=None, **flags):
+        db.session.add(Paper(
+            cycle=cycle, name=name, kind=kind, procedure=procedure, practice_category=category,
+            opens_at=at(window.start_date, 8) if window else None,
+            closes_at=at(window.end_date, 23) if window else None, duration_minutes=30,
+            pass_mark=60, max_attempts=attempts, questions=chosen, **flags))
+
+    paper("公共知识医学人文测评卷", "humanities", "simple", humanities, 20)
+    paper("医学人文与业务水平综合试卷（人文部分）", "humanities", "general", humanities, 1)
+    paper("专业知识业务水平临床测评试卷", "professional", "general", professional["clinical"], 1,
+          category="clinical")
+    paper("专业知识业务水平口腔测评试卷", "professional", "general", professional["dental"], 1,
+          category="dental")
+    paper("医学人文补考试卷", "humanities", "general", humanities, 1, window=makeup,
+          is_makeup=True)
+    paper("业务水平补考试卷", "professional", "general",
+          professional["clinical"] + professional["dental"], 1, window=makeup, is_makeup=True)
+    paper("2026医师定期考核人文医学测评（模拟）", "humanities", "simple", humanities, 99,
+          window=None, is_mock=True)
+    paper("2026医师定期考核业务水平测评（模拟）", "professional", "general",
+          professional["clinical"], 99, window=None, is_mock=True, category="clinical")
+    db.session.commit()

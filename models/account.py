@@ -36,3 +36,7 @@ class SmsMessage(Model):
     created_at = Column(DateTime, default=now, nullable=False)
     expires_at = Column(DateTime, nullable=False)
     used_at = Column(DateTime)
+    # Entries checked against this code, right or wrong (security.sms: a few, then it is dead).
+    attempts = Column(Integer, nullable=False, default=0, server_default="0")
+    # Killed before use: a newer code was sent for the same purpose, or too many wrong entries.
+    voided_at = Column(DateTime)

@@ -41,7 +41,8 @@ def _acting_user(user):
 def record_many(rows, user=None):
     """Audit many changes in one multi-row insert (batch actions on hundreds of records).
 
-    ``rows``: dicts with entity, entity_id, action and optionally institution and the rest."""
+    ``rows``: dicts with entity, entity_id, action and optionally institution (or, for a
+    record of an administration such as the question bank, admin_path) and the rest."""
     from sqlalchemy import insert
 
     from app.extensions import db
@@ -54,7 +55,8 @@ def record_many(rows, user=None):
         "from_state": row.get("from_state"), "to_state": row.get("to_state"),
         "reason": row.get("reason"),
         "institution_id": row["institution"].id if row.get("institution") else None,
-        "admin_path": row["institution"].admin_path if row.get("institution") else None,
+        "admin_path": row["institution"].admin_path if row.get("institution")
+        else row.get("admin_path"),
     } for row in rows]
     if values:
         db.session.execute(insert(AuditLog), values)

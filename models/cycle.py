@@ -96,6 +96,10 @@ class ScheduleWindow(Model):
         today = today or datetime.date.today()
         return self.start_date <= today <= self.end_date
 
+    def check(self):
+        if self.start_date and self.end_date and self.start_date > self.end_date:
+            raise Refused(_("The start date cannot be after the end date"))
+
     @property
     def kind_label(self):
         return WINDOW_KIND.label(self.kind)

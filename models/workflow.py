@@ -24,6 +24,8 @@ from models.base import Refused
 from models.enrollment import ENROLLMENT_STATE as S
 from models.enrollment import EXEMPTION_STATE as X
 from models.enrollment import Enrollment, Exemption
+from models.exam import ATTEMPT_STATE as T
+from models.exam import ExamAttempt
 from models.institution import APPLICATION_STATE as A
 from models.institution import AssessmentApplication
 
@@ -163,7 +165,16 @@ APPLICATION = Machine("assessment_application", AssessmentApplication, (A.DRAFT,
           refusal=_l("This application is not awaiting approval")),
 ), reason_column="reason")
 
-MACHINES = {machine.model: machine for machine in (ENROLLMENT, EXEMPTION, APPLICATION)}
+ATTEMPT = Machine("exam_attempt", ExamAttempt, (T.IN_PROGRESS,), (
+    Event("submit", (T.IN_PROGRESS,), T.SUBMITTED,
+          refusal=_l("This exam has already been handed in")),
+    # The deadline passed with the attempt open: handed in by the server with what was saved.
+    Event("expire", (T.IN_PROGRESS,), T.EXPIRED,
+          refusal=_l("This exam has already been handed in")),
+), reason_column=None)
+
+MACHINES = {machine.model: machine
+            for machine in (ENROLLMENT, EXEMPTION, APPLICATION, ATTEMPT)}
 
 # The state sets lists and rules filter on, derived from the tables above.
 EDITABLE = ENROLLMENT.sources("submit")
@@ -198,9 +209,9 @@ def apply(record, event_name, *, reason=None, user=None):
     token = _inside.set(True)
     try:
         record.state = event.target
-        if event.needs_reason:
+        if machine.reason_column and event.needs_reason:
             setattr(record, machine.reason_column, reason)
-        elif not event.returns:
+        elif machine.reason_column and not event.returns:
             setattr(record, machine.reason_column, None)
         if event.result is not None:
             record.result = event.result
@@ -236,7 +247,7 @@ def force(record, state, *, reason, user=None):
 
 
 def _institution_of(record):
-    if isinstance(record, Exemption):
+    if isinstance(record, (Exemption, ExamAttempt)):
         return record.enrollment.institution
     return record.institution
 

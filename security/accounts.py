@@ -8,6 +8,7 @@ from werkzeug.security import check_password_hash
 
 from app.extensions import db
 from models.account import AppUser
+from models.base import valid_mobile  # noqa: F401  (the one mobile rule; views ask it here)
 from security import idcard, roles, sms
 from security.passwords import complexity_error, hash_password, initial_password_hash
 
@@ -95,10 +96,21 @@ def change_password(user, old_password, new_password, confirm):
     user.password = hash_password(new_password)
     user.must_change_password = False
     db.session.commit()
+    _end_sessions(user)
+
+
+def _end_sessions(user):
+    """A changed or reset password ends every session of the account: whoever held one (or a
+    copy of its cookie) logs in again."""
+    from security import session_rules
+
+    session_rules.end_all(user.id)
 
 
 def reset_password(user):
-    """Back to the initial password with a forced change; a physician's phone is unbound too."""
+    """Back to the initial password with a forced change; a physician's phone is unbound too.
+    Every session of the account ends."""
+    _end_sessions(user)
     user.password = initial_password_hash()
     user.must_change_password = True
     user.fail_login_count = 0
@@ -110,12 +122,6 @@ def reset_password(user):
 
 def needs_mobile(user):
     return _has_role(user, roles.PHYSICIAN) and not user.mobile_bound_at
-
-
-def valid_mobile(mobile):
-    import re
-
-    return bool(re.fullmatch(r"1[3-9]\d{9}", (mobile or "").strip()))
 
 
 def send_mobile_code(user, mobile):
@@ -131,7 +137,7 @@ def bind_mobile(user, mobile, code):
     if not valid_mobile(mobile):
         raise AccountError(_("Please enter a valid 11-digit mobile number"))
     try:
-        sms.consume_code(mobile.strip(), "bind", code)
+        sms.consume_code(mobile.strip(), "bind", code, user_id=user.id)
     except sms.SmsError as error:
         db.session.rollback()
         raise AccountError(str(error)) from None

@@ -1,4 +1,7 @@
-"""Image captcha drawn with Pillow; the expected answer lives only in the signed session."""
+"""Image captcha drawn with Pillow. The expected answer stays on the server (Redis, with a
+time-to-live); the session holds only the random id of the challenge. Every check consumes the
+challenge, right or wrong, so an answer cannot be tried twice nor replayed with an old cookie."""
+import hmac
 import io
 import secrets
 
@@ -7,13 +10,36 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 # No 0/O, 1/I/L: users read these off a noisy image.
 _ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-_SESSION_KEY = "captcha_answer"
+_SESSION_KEY = "captcha_id"
+_PREFIX = "dingkao:captcha:"
+
+
+def _redis():
+    from app import jobs
+
+    return jobs.connection()
 
 
 def new_challenge(length=4):
+    """A new answer for this session's next login; the one before is dropped."""
     answer = "".join(secrets.choice(_ALPHABET) for _ in range(length))
-    session[_SESSION_KEY] = answer
+    challenge_id = secrets.token_urlsafe(24)
+    redis = _redis()
+    previous = session.get(_SESSION_KEY)
+    pipe = redis.pipeline()
+    if previous:
+        pipe.delete(_PREFIX + previous)
+    pipe.set(_PREFIX + challenge_id, answer, ex=current_app.config["CAPTCHA_TTL_SECONDS"])
+    pipe.execute()
+    session[_SESSION_KEY] = challenge_id
     return answer
+
+
+def answer_of(challenge_id):
+    """The expected answer of a live challenge, or None (tests read it, as a person reads the
+    image)."""
+    value = _redis().get(_PREFIX + challenge_id)
+    return value.decode() if value else None
 
 
 def render_png(answer):
@@ -47,5 +73,9 @@ def verify(answer):
     """Check and consume the challenge: one captcha, one try."""
     if not current_app.config.get("CAPTCHA_ENABLED", True):
         return True
-    expected = session.pop(_SESSION_KEY, None)
-    return bool(expected) and (answer or "").strip().upper() == expected
+    challenge_id = session.pop(_SESSION_KEY, None)
+    if not challenge_id:
+        return False
+    expected = _redis().getdel(_PREFIX + challenge_id)
+    given = (answer or "").strip().upper().encode()
+    return bool(expected) and hmac.compare_digest(expected, given)

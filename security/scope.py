@@ -36,6 +36,7 @@ from models import (
     Paper,
     PaperResult,
     Physician,
+    PracticeMistake,
     Question,
     ReviewRecord,
     ScheduleWindow,
@@ -310,6 +311,16 @@ def _provincial(column):
     return rule
 
 
+def _own_mistakes(actor):
+    if actor.kind == PHYSICIAN:
+        return PracticeMistake.physician_id == actor.physician_id
+    return false()
+
+
+def _is_province(actor):
+    return actor.kind == ADMINISTRATION and actor.admin_path.count("/") == 2
+
+
 def _cycle_owned(cycle_column):
     def rule(actor):
         return cycle_column.in_(select(Cycle.id).where(_provincial(Cycle.administration_id)(actor)))
@@ -378,11 +389,14 @@ _RULES = {
     Cycle: {READ: _staff_reference, CHANGE: _provincial(Cycle.administration_id)},
     ScheduleWindow: {READ: _staff_reference, CHANGE: _cycle_owned(ScheduleWindow.cycle_id)},
     Paper: {READ: _staff_reference, CHANGE: _cycle_owned(Paper.cycle_id)},
+    # The bank is the province's: staff read it (physicians never see answers), the province
+    # administration keeps it.
     Question: {
         READ: lambda actor: false() if actor.kind == PHYSICIAN else _staff_reference(actor),
-        CHANGE: lambda actor: Question.paper_id.in_(select(Paper.id).where(
-            _cycle_owned(Paper.cycle_id)(actor))),
+        CHANGE: lambda actor: true() if _is_province(actor) else false(),
     },
+    # 错题本: the physician's own, to read and to remove from.
+    PracticeMistake: {READ: _own_mistakes, CHANGE: _own_mistakes},
 }
 
 

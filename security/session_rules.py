@@ -1,8 +1,111 @@
-"""Rules applied to every request of a logged-in user: first a new password, then (physicians)
-a bound mobile number; nothing else opens until both are done."""
-from flask import g, redirect, request, url_for
+"""Rules of a logged-in session.
+
+A login lives on the server, not only in the signed cookie: each login gets a random session id
+kept in Redis with the account's id, with a time-to-live of SESSION_IDLE_MINUTES that every
+request renews. The cookie is only good while its session id is there, so a session ends — and
+a copy of its cookie stops working — at logout, after the idle timeout, and when the account's
+password is changed or reset (every session of the account).
+
+Then, on every request of a logged-in user: first a new password, then (physicians) a bound
+mobile number; nothing else opens until both are done.
+"""
+import secrets
+
+from flask import current_app, flash, g, redirect, request, session, url_for
+from flask_babel import lazy_gettext as _l
 
 from security import accounts
+
+SESSION_ID = "dk_session"
+# Kept when the cookie is emptied (login, logout, an ended session): the language chosen.
+_KEPT = ("locale",)
+_PREFIX = "dingkao:session:"
+_ACCOUNT_PREFIX = "dingkao:account-sessions:"
+
+ENDED_MESSAGE = _l("Your login has ended (logged out, timed out or password changed), please "
+                   "log in again")
+
+
+def _redis():
+    from app import jobs
+
+    return jobs.connection()
+
+
+def _idle_seconds():
+    return max(1, int(float(current_app.config["SESSION_IDLE_MINUTES"]) * 60))
+
+
+def _clean_cookie():
+    """Empty the session cookie but for the language chosen."""
+    kept = {key: session[key] for key in _KEPT if key in session}
+    session.clear()
+    session.update(kept)
+    g.pop("csrf_token", None)  # Flask-WTF caches the request's token here
+
+
+def begin(user):
+    """Start a server-side session for ``user`` in a clean cookie: a new session id, and no
+    data from before (the pre-login CSRF token and captcha go; a new token is made)."""
+    _clean_cookie()
+    session_id = secrets.token_urlsafe(32)
+    pipe = _redis().pipeline()
+    pipe.set(_PREFIX + session_id, str(user.id), ex=_idle_seconds())
+    pipe.sadd(_ACCOUNT_PREFIX + str(user.id), session_id)
+    pipe.expire(_ACCOUNT_PREFIX + str(user.id), _idle_seconds())
+    pipe.execute()
+    session[SESSION_ID] = session_id
+    return session_id
+
+
+def is_live(user_id):
+    """True when the request's session is a live login of ``user_id``; renews its idle time
+    (and the account's list of sessions, which lives as long as its newest session)."""
+    session_id = session.get(SESSION_ID)
+    if not session_id:
+        return False
+    key = _PREFIX + session_id
+    pipe = _redis().pipeline()
+    pipe.get(key)
+    pipe.expire(key, _idle_seconds())
+    # Renewed to the full idle time, so it outlives every live session of the account.
+    pipe.expire(_ACCOUNT_PREFIX + str(user_id), _idle_seconds())
+    owner = pipe.execute()[0]
+    return owner is not None and owner.decode() == str(user_id)
+
+
+def end():
+    """End the request's session (logout) and empty the cookie."""
+    session_id = session.get(SESSION_ID)
+    user_id = session.get("_user_id")
+    if session_id:
+        pipe = _redis().pipeline()
+        pipe.delete(_PREFIX + session_id)
+        if user_id:
+            pipe.srem(_ACCOUNT_PREFIX + str(user_id), session_id)
+        pipe.execute()
+    _clean_cookie()
+
+
+def end_all(user_id):
+    """End every session of an account (its password was changed or reset)."""
+    redis = _redis()
+    account_key = _ACCOUNT_PREFIX + str(user_id)
+    session_ids = redis.smembers(account_key)
+    pipe = redis.pipeline()
+    for session_id in session_ids:
+        pipe.delete(_PREFIX + session_id.decode())
+    pipe.delete(account_key)
+    pipe.execute()
+
+
+def refuse_ended_session():
+    """Called when the cookie names an account whose session is not live: forget the account
+    in this cookie and tell the user why they see the login page again."""
+    _clean_cookie()
+    if request.endpoint and not request.path.startswith("/api/"):
+        flash(str(ENDED_MESSAGE), "warning")
+
 
 _ALWAYS_OPEN = {
     "static",

@@ -7,11 +7,11 @@ from flask_appbuilder.security.decorators import has_access, no_cache
 from flask_appbuilder.utils.base import get_safe_redirect
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import login_user
+from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, StringField
 
-from security import accounts, captcha
+from security import accounts, captcha, session_rules
 from security.passwords import RULE_TEXT
 
 
@@ -69,8 +69,26 @@ class DingkaoAuthView(AuthDBView):
             user = accounts.authenticate(kind, form.username.data, form.password.data)
         except accounts.LoginRefused as refused:
             return str(refused)
+        # A new session (id, CSRF token) at login: nothing from before the login carries over.
+        session_rules.begin(user)
         login_user(user, remember=False)
         return None
+
+    @expose("/logout/", methods=["GET", "POST"])
+    @no_cache
+    def logout(self):
+        """退出: a POST with the CSRF token (a link or an image elsewhere cannot log anyone
+        out); a GET shows the button."""
+        if request.method == "GET":
+            if g.user is None or not g.user.is_authenticated:
+                return redirect(self.appbuilder.get_url_for_login)
+            return self.render_template("security/logout.html", appbuilder=self.appbuilder)
+        user = self._get_authenticated_user()
+        session_rules.end()
+        logout_user()
+        if user is not None:
+            self.appbuilder.sm.on_user_logout(user)
+        return redirect(self.appbuilder.get_url_for_login)
 
     @expose("/captcha.png")
     @no_cache
@@ -102,6 +120,10 @@ class AccountView(BaseView):
             except accounts.AccountError as refused:
                 error = str(refused)
             else:
+                # Every session of the account ended with the change; this one goes on anew.
+                account = current_user._get_current_object()  # g.user is a proxy of it
+                session_rules.begin(account)
+                login_user(account, remember=False)
                 flash(str(_l("Password changed")), "success")
                 if accounts.needs_mobile(user):
                     return redirect(url_for("AccountView.mobile"))

@@ -12,12 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from app import create_app
-from app.extensions import db
-
 # Set once per process: pytest imports this file both as `conftest` and as `tests.conftest`.
 TMP = Path(os.environ.setdefault("DINGKAO_TEST_TMP", tempfile.mkdtemp(prefix="dingkao-test-")))
+# The test run's own var dir (embedded Redis, generated keys), never the checkout's: a `make run`
+# in the same tree keeps its server and data.
+os.environ.setdefault("DINGKAO_VAR_DIR", str(TMP / "var"))
 PASSWORD = "Demo@2026"
+
+from app import create_app  # noqa: E402  (after the environment above: config reads it)
+from app.extensions import db  # noqa: E402
 
 
 def _config():
@@ -32,6 +35,15 @@ def _config():
         "SECRET_KEY": "test-secret",
         "SERVER_NAME": None,
     }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _embedded_redis_stops_with_the_tests():
+    """The embedded Redis a test started is stopped when the run ends, not left behind."""
+    yield
+    from app import jobs
+
+    jobs.stop_embedded()
 
 
 @pytest.fixture(scope="session")

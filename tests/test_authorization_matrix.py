@@ -264,7 +264,7 @@ CONSOLE_LISTS = (
     "/exemptionview/list/", "/examattemptview/list/", "/snapshotview/list/",
     "/paperview/list/", "/questionview/list/", "/administrationview/list/",
     "/cycleview/list/", "/schedulewindowview/list/", "/auditlogview/list/",
-    "/smsoutboxview/list/",
+    "/smsoutboxview/list/", "/paperresultview/list/", "/makeup/list/",
 )
 # FAB's own security ModelViews (users, roles, permissions): the system administrator's alone.
 SECURITY_LISTS = (

@@ -131,7 +131,14 @@ class Visit:
         self.page = self.context.new_page()
         self.problems = []
         self.page.on("pageerror", lambda exc: self.problems.append(f"JS error: {exc}"))
+        self.page.on("console", lambda message: self._check_console(message, self.problems))
         self.page.on("response", self._check_response)
+
+    @staticmethod
+    def _check_console(message, problems):
+        # A script or style the Content-Security-Policy blocked: the page is broken for users.
+        if "Content Security Policy" in message.text:
+            problems.append(f"CSP: {message.text}")
 
     def _check_response(self, response):
         # The wrong-password page is answered with 400 on purpose; anything else that fails

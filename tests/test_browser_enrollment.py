@@ -77,6 +77,7 @@ class PhoneVisit(Visit):
         self.problems = []
         self.findings = []
         self.page.on("pageerror", lambda exc: self.problems.append(f"JS error: {exc}"))
+        self.page.on("console", lambda message: self._check_console(message, self.problems))
         self.page.on("response", self._check_response)
 
     def check_width(self, where):

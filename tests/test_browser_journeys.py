@@ -452,7 +452,7 @@ def test_administration_journey(journey, live_app, shots, capsys):
 
     # 注销, then the new institution's first login: straight to 修改密码.
     page.locator("ul.nav.navbar-nav a.dropdown-toggle", has=page.locator(".fa-user")).click()
-    logout = page.locator('ul.dropdown-menu a[href="/logout/"]')
+    logout = page.locator('ul.dropdown-menu form[action="/logout/"] button')
     expect(logout).to_be_visible()
     with page.expect_navigation(wait_until="load"):
         logout.click()

@@ -1,7 +1,8 @@
 """JSON endpoints (read-only) for the roster, institutions and enrollments.
 
 They read through the same scoped data interface as the console, so another tenant's record is
-a 404 here too. Browsers use their session; other clients log in for a JWT.
+a 404 here too. They are read with the browser's session (and end with it): there is no token
+login (FAB's /api/v1/security/login is not mounted, see security.manager.NoTokenLogin).
 """
 from flask_appbuilder.api import ModelRestApi
 

@@ -58,6 +58,10 @@ class ScopedModelView(ModelView):
         scope.ensure_in_scope(item)
 
     def pre_update(self, item):
+        # The row as stored must be the actor's to change, not only the row as edited: else a
+        # record one may only read (another province's paper) could be edited into one's own.
+        with db.session.no_autoflush:
+            scope.require(scope.current_actor(), scope.CHANGE, type(item), item.id)
         self.before_save(item)
         scope.ensure_in_scope(item)
 

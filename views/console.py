@@ -11,7 +11,6 @@ from flask_appbuilder.models.sqla.filters import FilterEqual, FilterRelationOneT
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from app.extensions import db
 from models import (
     Administration,
     AssessmentApplication,
@@ -21,21 +20,15 @@ from models import (
     ExamAttempt,
     Exemption,
     Institution,
-    Paper,
-    Physician,
-
-    Question,
     ScheduleWindow,
     SmsMessage,
     Snapshot,
     Subject,
 )
-from models.account import AppUser
-from models.base import Refused
 from models.institution import INSTITUTION_GRADE, INSTITUTION_LEVEL, INSTITUTION_TYPE
-from models.audit import record as audit
-from security import accounts, roles, scope
+from security import scope
 from views.base import ConsoleView, ResetPasswordMixin, scoped
+
 
 class AdministrationView(ResetPasswordMixin, ConsoleView):
     datamodel = scoped(Administration)
@@ -120,24 +113,11 @@ class InstitutionView(ResetPasswordMixin, ConsoleView):
         return self._set_application_open(items, False)
 
     def before_save(self, item):
-        if item.administration is None:
-            raise Refused(_("Please choose the competent administration"))
-        item.admin_path = item.administration.path
-        item.account = (item.account or "").strip()
-        chosen = item.assessment_institution
-        if chosen is not None and (not chosen.is_assessment or chosen is item):
-            raise Refused(_("The assigned assessment institution must be another institution "
-                            "that is already an assessment institution"))
-        if item.id is None and db.session.query(AppUser.id).filter_by(
-                username=item.account).first():
-            raise Refused(_('The account "%(account)s" is already in use',
-                            account=item.account))
+        item.check()
 
     def after_insert(self, item):
         """A new institution gets its login at once: its account, password 666666."""
-        accounts.create_account(item.account, [roles.INSTITUTION], name=item.name,
-                                institution=item)
-        audit("institution", item.id, "create", institution=item)
+        item.open_account()
 
     def post_add(self, item):
         flash(_("Institution account %(account)s created, its initial password is 666666",
@@ -160,20 +140,10 @@ class DepartmentView(ConsoleView):
         actor = scope.current_actor()
         if actor.kind == scope.INSTITUTION:
             item.institution_id = actor.institution_id
-        if item.institution_id is None:
-            raise Refused(_("Please choose the institution"))
-        item.name = (item.name or "").strip()
-        clash = db.session.query(Department.id).filter(
-            Department.institution_id == item.institution_id, Department.name == item.name,
-            Department.id != (item.id or -1)).first()
-        if clash:
-            raise Refused(_('Department "%(name)s" already exists', name=item.name))
+        item.check()
 
     def before_delete(self, item):
-        used = db.session.query(Physician.id).filter(Physician.department_id == item.id).count()
-        if used:
-            raise Refused(_("%(count)s physicians belong to this department, so it cannot be "
-                            "deleted; disable it if it is no longer used", count=used))
+        item.check_unused()
 
     def _set_enabled(self, items, enabled):
         from commands import institution
@@ -216,12 +186,12 @@ class CycleView(ConsoleView):
 class ScheduleWindowView(ConsoleView):
     datamodel = scoped(ScheduleWindow)
 
-    def before_save(self, item):
-        if item.start_date and item.end_date and item.start_date > item.end_date:
-            raise Refused(_("The start date cannot be after the end date"))
     list_title = show_title = _l("Schedule")
     list_columns = ["cycle", "kind_label", "start_date", "end_date"]
     add_columns = edit_columns = ["cycle", "kind", "start_date", "end_date"]
+
+    def before_save(self, item):
+        item.check()
 
 
 class ExemptionView(ConsoleView):
@@ -261,23 +231,6 @@ class ExemptionView(ConsoleView):
             lambda actor, pk, reason: exemption.decide(actor, [pk], False, reason=reason),
             _("Rejected: the physician may resubmit"),
             lambda item: item.enrollment.physician.name)
-
-
-class PaperView(ConsoleView):
-    datamodel = scoped(Paper)
-    list_title = show_title = _l("Papers")
-    list_columns = ["name", "cycle", "kind_label", "procedure", "duration_minutes", "pass_mark",
-                    "max_attempts"]
-    add_columns = edit_columns = ["name", "cycle", "kind", "procedure", "practice_category",
-                                  "level", "is_mock", "opens_at", "closes_at",
-                                  "duration_minutes", "pass_mark", "max_attempts"]
-
-
-class QuestionView(ConsoleView):
-    datamodel = scoped(Question)
-    list_title = show_title = _l("Questions")
-    list_columns = ["paper", "type", "stem", "answer"]
-    add_columns = edit_columns = ["paper", "type", "stem", "options", "answer", "score"]
 
 
 class ExamAttemptView(ConsoleView):
@@ -388,9 +341,9 @@ def register(appbuilder):
         category="Exams", category_label=_l("Exams"))
     add(SnapshotView, "SnapshotView", label=_l("Proctoring"), icon="fa-camera",
         category="Exams")
-    add(PaperView, "PaperView", label=_l("Papers"), icon="fa-book", category="Exams")
-    add(QuestionView, "QuestionView", label=_l("Questions"), icon="fa-question",
-        category="Exams")
+    from views import exam_admin
+
+    exam_admin.register(appbuilder)
     add(AdministrationView, "AdministrationView", label=_l("Administrations"),
         icon="fa-university", category="Administration",
         category_label=_l("Administration"))

@@ -91,8 +91,7 @@ def administration_tasks(actor, cycle, counts):
     if cycle is not None:
         tasks.append(_task(S.label(S.AWAITING_MAKEUP_CONFIRMATION),
                            sum(counts.get(s, 0) for s in workflow.MAKEUP_CONFIRMATION),
-                           url_for("EnrollmentView.list",
-                                   _flt_0_state=S.AWAITING_MAKEUP_CONFIRMATION)))
+                           url_for("MakeupView.list")))
     return tasks
 
 

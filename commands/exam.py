@@ -1,0 +1,217 @@
+"""参加考试 and 补考管理: start (or resume, or take over on another device) an attempt, save an
+answer the moment it is chosen, hand in, the sweeper that hands in at the deadline, and the
+province's make-up decisions. Rules are in ``models.exam_rules``.
+
+The attempt's row is the lock: starting locks the enrollment (one open attempt at a time),
+saving an answer is a conditional update of the open attempt (so no answer lands after the hand
+in), and handing in locks the attempt and moves it through the state machine, so twenty clicks
+on 交卷 grade once."""
+import datetime
+import secrets
+
+from flask_babel import gettext as _
+from sqlalchemy import select, update
+
+from app.extensions import db
+from commands import command, lock, user_of
+from models import Answer, Enrollment, ExamAttempt, Paper, Question
+from models import exam_rules as rules
+from models import workflow
+from models.cycle import Cycle
+from models.enrollment import ENROLLMENT_STATE as S
+from models.exam import ATTEMPT_STATE
+from security import scope
+
+
+class TakenOver(rules.ExamRefused):
+    """The attempt goes on on another device; this one must stop."""
+
+
+def own_enrollment(actor):
+    if actor.kind != scope.PHYSICIAN:
+        from flask import abort
+
+        abort(403)
+    cycle = Cycle.current()
+    if cycle is None:
+        return None
+    return scope.restrict(db.session.query(Enrollment), Enrollment, actor, scope.CHANGE).filter(
+        Enrollment.cycle_id == cycle.id).first()
+
+
+def new_device():
+    return secrets.token_hex(16)
+
+
+@command
+def start(actor, paper_id, device, now=None):
+    """进入测评 → 我知晓—开始考试: the open attempt of this paper (taken over by ``device``),
+    or a new one when the physician may start it now."""
+    now = now or datetime.datetime.now()
+    enrollment = own_enrollment(actor)
+    paper = db.session.get(Paper, int(paper_id)) if str(paper_id).isdigit() else None
+    if paper is None or paper.is_mock:
+        from flask import abort
+
+        abort(404)
+    if enrollment is None:
+        raise rules.ExamRefused(_("You are not enrolled in the current cycle"))
+    lock(enrollment)
+    current = rules.open_attempt(enrollment)
+    if current is not None:
+        if current.paper_id != paper.id:
+            raise rules.ExamRefused(_("Please finish the paper you have started first: "
+                                      "%(paper)s", paper=current.paper.name))
+        if current.deadline <= now:
+            _expire(current, now)
+            raise rules.ExamRefused(_("The time for this attempt is over; it has been handed "
+                                      "in with the answers saved"))
+        current.device = device
+        return current
+    rules.check_may_start(enrollment, paper, now)
+    result = rules.result_for(enrollment, paper)
+    number = (result.attempts_used if result else 0) + 1
+    attempt = rules.new_attempt(enrollment, paper, number, device, now)
+    db.session.flush()
+    from models.audit import record as audit
+
+    audit("exam_attempt", attempt.id, "start", institution=enrollment.institution,
+          to_state=attempt.state, user=user_of(actor))
+    # The result row counts the attempt from its start: a reload cannot buy another try.
+    rules.record_result(attempt)
+    return attempt
+
+
+def _open_attempt_for(actor, attempt_id):
+    return scope.require(actor, scope.CHANGE, ExamAttempt, attempt_id)
+
+
+@command
+def save_answer(actor, attempt_id, device, question_id, response, flagged=None, now=None):
+    """Save one answer (idempotent per question): refused after the deadline, after the hand
+    in, for a question not in the attempt, or from a device the attempt was taken from."""
+    now = now or datetime.datetime.now()
+    attempt = _open_attempt_for(actor, attempt_id)
+    try:
+        question_id = int(question_id)
+    except (TypeError, ValueError):
+        raise rules.ExamRefused(_("That question is not in this paper")) from None
+    if question_id not in attempt.question_ids:
+        raise rules.ExamRefused(_("That question is not in this paper"))
+    # The guard and the lock in one statement: only an open attempt of this device, before
+    # its deadline, takes the answer; a hand-in running now waits for this one or wins.
+    table = ExamAttempt.__table__
+    moved = db.session.execute(
+        update(table).where(table.c.id == attempt.id,
+                            table.c.state == ATTEMPT_STATE.IN_PROGRESS,
+                            table.c.device == device, table.c.deadline > now)
+        .values(device=table.c.device)).rowcount
+    if moved != 1:
+        db.session.expire(attempt)
+        _refuse_closed(attempt, device, now)
+    # Validated after the guard: a page taken over or closed is told so whatever it sends.
+    letters = rules.normalise_response(db.session.get(Question, question_id), response)
+    _upsert_answer(attempt.id, question_id, letters, flagged, now)
+    return letters
+
+
+def _refuse_closed(attempt, device, now):
+    if attempt.state != ATTEMPT_STATE.IN_PROGRESS:
+        raise rules.ExamRefused(_("This exam has already been handed in"))
+    if attempt.device != device:
+        raise TakenOver(_("This exam is being continued on another device; this page can no "
+                          "longer answer"))
+    raise rules.ExamRefused(_("The time is up: the exam is handed in with the answers saved"))
+
+
+def _upsert_answer(attempt_id, question_id, letters, flagged, now):
+    table = Answer.__table__
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    values = {"attempt_id": attempt_id, "question_id": question_id, "response": letters,
+              "flagged": bool(flagged), "answered_at": now}
+    changes = {"response": letters, "answered_at": now}
+    if flagged is not None:
+        changes["flagged"] = bool(flagged)
+    elif letters is None:
+        values.pop("response")
+    db.session.execute(insert(table).values(**values).on_conflict_do_update(
+        index_elements=[table.c.attempt_id, table.c.question_id], set_=changes))
+
+
+@command
+def submit(actor, attempt_id, device=None, now=None):
+    """交卷: graded once, whatever the number of clicks."""
+    now = now or datetime.datetime.now()
+    attempt = lock(_open_attempt_for(actor, attempt_id))
+    if attempt.state == ATTEMPT_STATE.IN_PROGRESS and device and attempt.device != device:
+        raise TakenOver(_("This exam is being continued on another device; this page can no "
+                          "longer answer"))
+    event = "expire" if attempt.state == ATTEMPT_STATE.IN_PROGRESS and \
+        attempt.deadline <= now else "submit"
+    return rules.hand_in(attempt, event, now, user=user_of(actor))
+
+
+def _expire(attempt, now):
+    lock(attempt)
+    if attempt.state == ATTEMPT_STATE.IN_PROGRESS:
+        rules.hand_in(attempt, "expire", now)
+
+
+@command
+def expire_overdue(now=None, limit=500):
+    """The sweeper (system): hand in every open attempt whose deadline has passed, with what
+    was saved, even if its browser is gone. Returns how many it handed in."""
+    now = now or datetime.datetime.now()
+    ids = db.session.scalars(select(ExamAttempt.id).where(
+        ExamAttempt.state == ATTEMPT_STATE.IN_PROGRESS, ExamAttempt.deadline <= now)
+        .order_by(ExamAttempt.id).limit(limit)).all()
+    for attempt_id in ids:
+        _expire(db.session.get(ExamAttempt, attempt_id), now)
+    return len(ids)
+
+
+@command
+def confirm_makeup(actor, enrollment_ids):
+    """补考管理 确认: the physicians may take the make-up exam (待参加补考)."""
+    enrollments = scope.require_all(actor, scope.DECIDE, Enrollment, enrollment_ids)
+    lock(*enrollments)
+    user = user_of(actor)
+    for enrollment in enrollments:
+        workflow.apply(enrollment, "makeup_confirmed", user=user)
+    return len(enrollments)
+
+
+@command
+def decline_makeup(actor, enrollment_id, reason):
+    """补考管理 不予补考 with a reason: the cycle result is 不合格."""
+    enrollment = lock(scope.require(actor, scope.DECIDE, Enrollment, enrollment_id))
+    workflow.apply(enrollment, "makeup_declined", reason=reason, user=user_of(actor))
+    return enrollment
+
+
+def attempt_view(actor, attempt_id):
+    """An attempt with its questions in the order shown and the answers saved (reading only;
+    an attempt whose deadline passed is handed in first)."""
+    attempt = scope.require(actor, scope.READ, ExamAttempt, attempt_id)
+    if attempt.state == ATTEMPT_STATE.IN_PROGRESS and attempt.deadline <= \
+            datetime.datetime.now():
+        attempt = submit_overdue(actor, attempt.id)
+    questions = {q.id: q for q in db.session.scalars(select(Question).where(
+        Question.id.in_(attempt.question_ids)))}
+    answers = {a.question_id: a for a in db.session.scalars(select(Answer).where(
+        Answer.attempt_id == attempt.id))}
+    return attempt, [questions[i] for i in attempt.question_ids], answers
+
+
+@command
+def submit_overdue(actor, attempt_id):
+    attempt = _open_attempt_for(actor, attempt_id)
+    _expire(attempt, datetime.datetime.now())
+    return attempt
+
+
+def makeup_states():
+    return (S.AWAITING_MAKEUP_CONFIRMATION,)

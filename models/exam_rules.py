@@ -1,0 +1,401 @@
+"""The rules of 测评 (DOMAIN §9): which papers a physician must pass, whether one may be started
+now, how an attempt draws and orders its questions, how it is graded, and how the papers'
+results settle the cycle result through the state machine.
+
+- 简易程序: the humanities paper; 一般程序: the humanities paper, then the professional paper of
+  the physician's practice category and level (it opens once the humanities paper is passed).
+- An approved exemption waives one paper (models.exemption.WAIVED_PAPER); it counts as passed.
+- Every required paper passed → 合格 (cycle over). A required paper failed with no attempts
+  left → 待确认补考; after the province confirms, the make-up papers of the failed kinds decide:
+  passed → 合格, failed with no attempts left → 不合格.
+- Single choice and 判断 are right when exact; 多选 only when every right option and no other is
+  chosen. The score is the sum of the right questions' scores; passed when ≥ the pass mark.
+- A mock paper (我要学习, which shows answers) never holds a question on a real paper's fixed
+  list, whether listed on it or drawn from the bank.
+"""
+import datetime
+import random
+
+from flask_babel import gettext as _
+from sqlalchemy import or_, select
+
+from app.extensions import db
+from models import workflow
+from models.base import Refused
+from models.enrollment import ENROLLMENT_STATE as S
+from models.enrollment import EXEMPTION_STATE, PROCEDURE, Exemption
+from models.exam import (
+    ATTEMPT_STATE,
+    LETTERS,
+    QUESTION_TYPE,
+    Answer,
+    ExamAttempt,
+    Paper,
+    PaperResult,
+    Question,
+    paper_question,
+)
+
+# Paper kinds in the order they must be passed.
+KIND_ORDER = ("humanities", "professional")
+REQUIRED_KINDS = {PROCEDURE.SIMPLE: ("humanities",),
+                  PROCEDURE.GENERAL: ("humanities", "professional")}
+JUDGE_OPTIONS = ("正确", "错误")
+
+
+class ExamRefused(Refused):
+    """Starting, answering or handing in was refused; the message is for the user."""
+
+
+# --- which papers ---------------------------------------------------------------------------
+
+
+def waived_kinds(enrollment):
+    return {e.waived_paper for e in db.session.scalars(select(Exemption).where(
+        Exemption.enrollment_id == enrollment.id, Exemption.state == EXEMPTION_STATE.APPROVED))
+        if e.waived_paper}
+
+
+def fits(paper, physician):
+    """Whether a paper's practice category and level (empty = any) fit the physician."""
+    return (paper.practice_category in (None, "", physician.practice_category)
+            and paper.level in (None, "", physician.level))
+
+
+def papers_for(enrollment, makeup=False):
+    """{kind: paper} the physician sits in this cycle (the make-up papers when ``makeup``)."""
+    kinds = REQUIRED_KINDS.get(enrollment.procedure, ())
+    papers = db.session.scalars(select(Paper).where(
+        Paper.cycle_id == enrollment.cycle_id, Paper.is_mock.is_(False),
+        Paper.is_makeup.is_(makeup), Paper.procedure == enrollment.procedure,
+        Paper.kind.in_(kinds)).order_by(Paper.id)).all()
+    chosen = {}
+    for paper in papers:
+        # The most specific paper that fits the physician wins (category and level set).
+        if fits(paper, enrollment.physician):
+            best = chosen.get(paper.kind)
+            rank = bool(paper.practice_category) + bool(paper.level)
+            if best is None or rank > bool(best.practice_category) + bool(best.level):
+                chosen[paper.kind] = paper
+    return {kind: chosen[kind] for kind in KIND_ORDER if kind in chosen}
+
+
+def result_for(enrollment, paper):
+    return db.session.scalars(select(PaperResult).where(
+        PaperResult.enrollment_id == enrollment.id, PaperResult.paper_id == paper.id)).first()
+
+
+def open_attempt(enrollment):
+    return db.session.scalars(select(ExamAttempt).where(
+        ExamAttempt.enrollment_id == enrollment.id,
+        ExamAttempt.state == ATTEMPT_STATE.IN_PROGRESS)).first()
+
+
+def kind_passed(enrollment, kind, makeup=False):
+    """A kind counts as passed when waived, or when its paper (or, in a make-up, the regular
+    or the make-up paper) has been passed."""
+    if kind in waived_kinds(enrollment):
+        return True
+    for papers in ([papers_for(enrollment)] + ([papers_for(enrollment, True)] if makeup else [])):
+        paper = papers.get(kind)
+        result = result_for(enrollment, paper) if paper is not None else None
+        if result is not None and result.passed:
+            return True
+    return False
+
+
+def card_status(enrollment, paper, now=None):
+    """What the manual's card shows: (code, text). Codes: exempted, passed, used_up,
+    waiting (not yet open), closed, locked (an earlier paper first), open."""
+    now = now or datetime.datetime.now()
+    if paper.kind in waived_kinds(enrollment):
+        return "exempted", _("Exempted")
+    result = result_for(enrollment, paper)
+    if result is not None and result.passed:
+        return "passed", _("Paper passed")
+    if result is not None and result.attempts_used >= paper.max_attempts:
+        return "used_up", _("No attempts left")
+    if paper.opens_at and now < paper.opens_at:
+        return "waiting", _("Waiting for the exam to start…")
+    if paper.closes_at and now >= paper.closes_at:
+        return "closed", _("The exam has ended")
+    for kind in KIND_ORDER[:KIND_ORDER.index(paper.kind)]:
+        if kind in REQUIRED_KINDS.get(enrollment.procedure, ()) and not kind_passed(
+                enrollment, kind, makeup=paper.is_makeup):
+            return "locked", _("Pass the medical humanities paper first")
+    return "open", _("Enter the assessment")
+
+
+def check_may_start(enrollment, paper, now=None):
+    """Refuse with the reason when the physician may not start ``paper`` now."""
+    if enrollment is None:
+        raise ExamRefused(_("You are not enrolled in the current cycle"))
+    makeup_state = enrollment.state == S.AWAITING_MAKEUP
+    if enrollment.state != S.AWAITING_EXAM and not makeup_state:
+        raise ExamRefused(_("You cannot take an exam in your current state: %(state)s",
+                            state=enrollment.state_label))
+    if paper.is_makeup != makeup_state or papers_for(enrollment, paper.is_makeup).get(
+            paper.kind) is not paper:
+        raise ExamRefused(_("This paper is not one you sit"))
+    enrollment.cycle.require_open("makeup_exam" if paper.is_makeup else "exam",
+                                  (now or datetime.datetime.now()).date())
+    code, text = card_status(enrollment, paper, now)
+    if code != "open":
+        raise ExamRefused(text)
+
+
+# --- an attempt -----------------------------------------------------------------------------
+
+
+def draw(paper, rng):
+    """The questions of one attempt, in the order shown: the fixed list, or N of each type
+    drawn from the enabled bank questions of the paper's kind (and category / level)."""
+    if not paper.is_drawn:
+        questions = fixed_questions(paper)
+        rng.shuffle(questions)
+        return questions
+    drawn = []
+    for qtype, count in paper.draws.items():
+        if not count:
+            continue
+        ids = db.session.scalars(_pool(paper, qtype).order_by(Question.id)).all()
+        if len(ids) < count:
+            raise ExamRefused(_("The question bank does not hold enough questions for this "
+                                "paper: please contact the health administration"))
+        drawn.extend(rng.sample(ids, count))
+    questions = {q.id: q for q in db.session.scalars(select(Question).where(
+        Question.id.in_(drawn)))}
+    return [questions[i] for i in drawn]
+
+
+def _kept_from_mock(query, paper):
+    """A mock paper never holds a question on a real paper's fixed list: studying (我要学习
+    shows the answers) must not reveal an exam's questions and answers."""
+    if not paper.is_mock:
+        return query
+    on_real_papers = select(paper_question.c.question_id).join(
+        Paper, Paper.id == paper_question.c.paper_id).where(Paper.is_mock.is_(False))
+    return query.where(Question.id.not_in(on_real_papers))
+
+
+def fixed_questions(paper):
+    """A fixed-list paper's questions that can be set (enabled), in the paper's order."""
+    query = select(Question).join(paper_question, paper_question.c.question_id == Question.id)
+    return list(db.session.scalars(_kept_from_mock(query.where(
+        paper_question.c.paper_id == paper.id, Question.enabled.is_(True)), paper)
+        .order_by(Question.id)))
+
+
+def _pool(paper, qtype):
+    """The ids of the bank questions a drawn paper draws its ``qtype`` questions from."""
+    query = select(Question.id).where(
+        Question.enabled.is_(True), Question.kind == paper.kind, Question.type == qtype)
+    if paper.kind == "professional":
+        for column, value in ((Question.practice_category, paper.practice_category),
+                              (Question.level, paper.level)):
+            if value:
+                query = query.where(or_(column == value, column.is_(None), column == ""))
+    return _kept_from_mock(query, paper)
+
+
+def holds(paper, question_id):
+    """Whether the question can be one of the paper's: on its fixed list, or (a drawn paper)
+    in the pool of a type it draws. Disabled questions are in no paper."""
+    if not paper.is_drawn:
+        return any(question.id == question_id for question in fixed_questions(paper))
+    return any(db.session.scalars(_pool(paper, qtype).where(Question.id == question_id))
+               .first() is not None for qtype, count in paper.draws.items() if count)
+
+
+def option_letters(question):
+    if question.type == QUESTION_TYPE.JUDGE:
+        return list(LETTERS[:2])
+    return list(LETTERS[:len(question.options or [])])
+
+
+def new_attempt(enrollment, paper, number, device, now=None, seed=None):
+    now = now or datetime.datetime.now()
+    rng = random.Random(seed)
+    questions = draw(paper, rng)
+    if not questions:
+        raise ExamRefused(_("This paper has no questions yet: please contact the health "
+                            "administration"))
+    orders = {}
+    for question in questions:
+        letters = option_letters(question)
+        if question.type != QUESTION_TYPE.JUDGE:
+            rng.shuffle(letters)
+        orders[str(question.id)] = letters
+    deadline = now + datetime.timedelta(minutes=paper.duration_minutes)
+    if paper.closes_at is not None:
+        deadline = min(deadline, paper.closes_at)
+    attempt = ExamAttempt(paper=paper, enrollment=enrollment, number=number,
+                          state=ATTEMPT_STATE.IN_PROGRESS, started_at=now, deadline=deadline,
+                          question_ids=[q.id for q in questions], option_orders=orders,
+                          device=device)
+    db.session.add(attempt)
+    return attempt
+
+
+def normalise_response(question, response):
+    """The letters chosen, sorted and validated for the question's type; None when blank."""
+    letters = "".join(sorted(set((response or "").upper().replace(",", "").strip())))
+    if not letters:
+        return None
+    allowed = set(option_letters(question))
+    if not set(letters) <= allowed:
+        raise ExamRefused(_("That option does not belong to the question"))
+    if question.type != QUESTION_TYPE.MULTIPLE and len(letters) != 1:
+        raise ExamRefused(_("Choose one option"))
+    return letters
+
+
+def is_right(question, response):
+    return response is not None and response == "".join(sorted(question.answer))
+
+
+def grade(attempt):
+    """Mark every saved answer and score the attempt; returns the score."""
+    questions = {q.id: q for q in db.session.scalars(select(Question).where(
+        Question.id.in_(attempt.question_ids)))}
+    answers = {a.question_id: a for a in db.session.scalars(select(Answer).where(
+        Answer.attempt_id == attempt.id))}
+    score = 0
+    for question_id in attempt.question_ids:
+        question = questions[question_id]
+        answer = answers.get(question_id)
+        right = is_right(question, answer.response if answer else None)
+        if answer is not None:
+            answer.correct = right
+        if right:
+            score += question.score
+    attempt.score = score
+    attempt.passed = score >= attempt.paper.pass_mark
+    return score
+
+
+def record_result(attempt):
+    """Keep the paper's best score and attempts used."""
+    result = result_for(attempt.enrollment, attempt.paper)
+    if result is None:
+        result = PaperResult(enrollment=attempt.enrollment, paper=attempt.paper,
+                             attempts_used=0, passed=False)
+        db.session.add(result)
+    result.attempts_used = max(result.attempts_used or 0, attempt.number)
+    if result.best_score is None or (attempt.score or 0) > result.best_score:
+        result.best_score = attempt.score
+    result.passed = bool(result.passed or attempt.passed)
+    db.session.flush()
+    return result
+
+
+def hand_in(attempt, event, now=None, user=None):
+    """交卷 (``submit``) or the deadline (``expire``): grade, record, settle the cycle."""
+    workflow.apply(attempt, event, user=user)
+    attempt.submitted_at = now or datetime.datetime.now()
+    grade(attempt)
+    record_result(attempt)
+    settle(attempt.enrollment, user=user)
+    return attempt
+
+
+def settle(enrollment, user=None):
+    """Move the enrollment when its papers decide the cycle: every required kind passed →
+    合格; a required kind failed with no attempts left → 待确认补考 (regular) or 不合格
+    (make-up). Called after each hand-in and after an exemption is approved."""
+    makeup = enrollment.state == S.AWAITING_MAKEUP
+    if enrollment.state not in (S.AWAITING_EXAM, S.AWAITING_MAKEUP):
+        return None
+    kinds = REQUIRED_KINDS.get(enrollment.procedure, ())
+    if all(kind_passed(enrollment, kind, makeup) for kind in kinds):
+        return workflow.apply(enrollment, "exam_passed", user=user)
+    papers = papers_for(enrollment, makeup)
+    for kind in kinds:
+        if kind_passed(enrollment, kind, makeup):
+            continue
+        paper = papers.get(kind)
+        result = result_for(enrollment, paper) if paper is not None else None
+        if result is not None and result.attempts_used >= paper.max_attempts:
+            return workflow.apply(enrollment, "makeup_failed" if makeup else "exam_failed",
+                                  user=user)
+    return None
+
+
+# --- the bank and the papers ----------------------------------------------------------------
+
+
+def check_question(question):
+    """A question the bank may hold: a stem, options that fit its type, an answer among them,
+    a positive score, and a stem not already in the bank for the same paper kind. Returns the
+    problems (all of them, for the import's per-row reasons); empty when it is fine."""
+    from models.exam import PAPER_KIND
+
+    problems = []
+    question.stem = (question.stem or "").strip()
+    if not question.stem:
+        problems.append(_("The question is empty"))
+    if question.kind not in PAPER_KIND:
+        problems.append(_("Choose the paper kind the question is for"))
+    if question.type not in QUESTION_TYPE:
+        problems.append(_("Choose the question type: single choice, multiple choice or true "
+                          "or false"))
+    options = [str(o).strip() for o in (question.options or []) if str(o).strip()]
+    if question.type == QUESTION_TYPE.JUDGE:
+        options = list(JUDGE_OPTIONS)
+    elif question.type in QUESTION_TYPE and len(options) < 2:
+        problems.append(_("A choice question needs at least two options"))
+    elif len(options) > len(LETTERS):
+        problems.append(_("A question has at most %(count)s options", count=len(LETTERS)))
+    question.options = options
+    answer = "".join(sorted(set((question.answer or "").upper().replace(",", "").strip())))
+    if question.type == QUESTION_TYPE.JUDGE:
+        answer = {"对": "A", "正确": "A", "T": "A", "错": "B", "错误": "B", "F": "B"}.get(
+            (question.answer or "").strip().upper(), answer)
+    question.answer = answer
+    if not answer:
+        problems.append(_("The answer is missing"))
+    elif not set(answer) <= set(LETTERS[:len(options)]):
+        problems.append(_("The answer %(answer)s is not among the options", answer=answer))
+    elif question.type in (QUESTION_TYPE.SINGLE, QUESTION_TYPE.JUDGE) and len(answer) != 1:
+        problems.append(_("A single choice or true-or-false question has one answer"))
+    elif question.type == QUESTION_TYPE.MULTIPLE and len(answer) < 2:
+        problems.append(_("A multiple choice question has at least two right options"))
+    if question.score is None or question.score < 1:
+        problems.append(_("The score must be a whole number of at least 1"))
+    if question.stem and question.kind and db.session.scalars(select(Question.id).where(
+            Question.kind == question.kind, Question.stem == question.stem,
+            Question.id != (question.id or -1))).first():
+        problems.append(_("The same question is already in the bank"))
+    return problems
+
+
+def check_paper(paper):
+    """A paper that can be sat: its procedure and kind, times inside its cycle's exam (or
+    make-up) window, positive duration, pass mark and attempts, and questions to draw."""
+    from models.exam import PAPER_KIND
+
+    if paper.kind not in PAPER_KIND:
+        raise ExamRefused(_("Choose the paper kind"))
+    if paper.procedure not in PROCEDURE:
+        raise ExamRefused(_("Choose the assessment procedure the paper is for"))
+    for value, label in ((paper.duration_minutes, _("Duration (minutes)")),
+                         (paper.pass_mark, _("Pass mark")),
+                         (paper.max_attempts, _("Attempts"))):
+        if value is None or value < 1:
+            raise ExamRefused(_("%(field)s must be a whole number of at least 1", field=label))
+    if any(count is not None and count < 0 for count in paper.draws.values()):
+        raise ExamRefused(_("The number of questions drawn cannot be negative"))
+    if not paper.is_mock:
+        if paper.opens_at is None or paper.closes_at is None:
+            raise ExamRefused(_("Please fill in when the exam opens and closes"))
+        if paper.opens_at >= paper.closes_at:
+            raise ExamRefused(_("The exam must open before it closes"))
+        if paper.cycle is not None:
+            kind = "makeup_exam" if paper.is_makeup else "exam"
+            window = paper.cycle.window(kind)
+            if window is None or not (window.start_date <= paper.opens_at.date()
+                                      and paper.closes_at.date() <= window.end_date):
+                from models.cycle import WINDOW_KIND
+
+                raise ExamRefused(_("The exam's time must lie inside the schedule's %(stage)s "
+                                    "period", stage=WINDOW_KIND.label(kind)))

@@ -1,0 +1,157 @@
+"""参加考试 (phone first): the manual's paper cards, 进入测评 with the 考前须知, the paper itself
+with every answer saved the moment it is chosen, 交卷, and the result. The device a browser
+answers from is a random token kept in its session: starting the same paper in another browser
+takes the attempt over, and the first one is told on its next save."""
+import datetime
+
+from flask import abort, flash, jsonify, redirect, request, session, url_for
+from flask_appbuilder import BaseView, expose
+from flask_appbuilder.security.decorators import has_access
+from flask_babel import gettext as _
+
+from commands import exam as taking
+from models import ExamAttempt
+from models import exam_rules as rules
+from models.base import Refused
+from models.exam import ATTEMPT_STATE, LETTERS, QUESTION_TYPE
+from security import scope
+from views.base import attempt as run
+
+_DEVICE = "exam_device"
+
+
+def _device():
+    if _DEVICE not in session:
+        session[_DEVICE] = taking.new_device()
+    return session[_DEVICE]
+
+
+class ExamView(BaseView):
+    route_base = "/me/exams"
+    default_view = "index"
+
+    def _page(self, template, **context):
+        return self.render_template(f"exam/{template}", **context)
+
+    @expose("/")
+    @has_access
+    def index(self):
+        """The papers of the physician's procedure as the manual's cards."""
+        actor = scope.current_actor()
+        enrollment = taking.own_enrollment(actor)
+        cards, refusal = [], None
+        if enrollment is None or enrollment.procedure is None:
+            refusal = _("You are not enrolled in the current cycle")
+        else:
+            makeup = enrollment.state in ("awaiting_makeup",)
+            now = datetime.datetime.now()
+            current = rules.open_attempt(enrollment)
+            for kind, paper in rules.papers_for(enrollment, makeup).items():
+                result = rules.result_for(enrollment, paper)
+                code, text = rules.card_status(enrollment, paper, now)
+                if current is not None and current.paper_id == paper.id:
+                    code, text = "resume", _("Continue answering")
+                cards.append({"paper": paper, "code": code, "text": text,
+                              "left": paper.max_attempts - (result.attempts_used if result
+                                                            else 0),
+                              "best": result.best_score if result else None})
+            if enrollment.state not in ("awaiting_exam", "awaiting_makeup"):
+                refusal = _("You cannot take an exam in your current state: %(state)s",
+                            state=enrollment.state_label)
+        return self._page("index.html", cards=cards, refusal=refusal, enrollment=enrollment)
+
+    @expose("/<int:paper_id>/notice")
+    @has_access
+    def notice(self, paper_id):
+        """进入测评: device check, then the 考前须知 and 【我知晓—开始考试】."""
+        from models import Paper
+
+        actor = scope.current_actor()
+        enrollment = taking.own_enrollment(actor)
+        paper = scope.require(actor, scope.READ, Paper, paper_id)
+        if paper.is_mock:
+            abort(404)
+        refusal = None
+        current = rules.open_attempt(enrollment) if enrollment else None
+        if current is None or current.paper_id != paper.id:
+            try:
+                rules.check_may_start(enrollment, paper)
+            except Refused as refused:
+                refusal = str(refused)
+        return self._page("notice.html", paper=paper, refusal=refusal,
+                          resuming=current is not None and current.paper_id == paper.id)
+
+    @expose("/<int:paper_id>/start", methods=["POST"])
+    @has_access
+    def start(self, paper_id):
+        from app import jobs
+
+        attempt, error = run(lambda: taking.start(scope.current_actor(), paper_id, _device()))
+        if error is not None:
+            flash(error, "danger")
+            return redirect(url_for(".index"))
+        if attempt.number and attempt.started_at >= datetime.datetime.now() - \
+                datetime.timedelta(seconds=5):
+            jobs.schedule_expiry(attempt)
+        return redirect(url_for(".paper", attempt_id=attempt.id))
+
+    @expose("/attempt/<int:attempt_id>")
+    @has_access
+    def paper(self, attempt_id):
+        attempt, questions, answers = taking.attempt_view(scope.current_actor(), attempt_id)
+        if attempt.state != ATTEMPT_STATE.IN_PROGRESS:
+            return redirect(url_for(".result", attempt_id=attempt.id))
+        if attempt.device != _device():
+            # Opened on another device: take it over here (the other is told on its next save).
+            attempt, error = run(lambda: taking.start(scope.current_actor(), attempt.paper_id,
+                                                      _device()))
+            if error is not None:
+                flash(error, "danger")
+                return redirect(url_for(".index"))
+            return redirect(url_for(".paper", attempt_id=attempt.id))
+        remaining = max(int((attempt.deadline - datetime.datetime.now()).total_seconds()), 0)
+        return self._page("paper.html", attempt=attempt, questions=questions, answers=answers,
+                          remaining=remaining, device=_device(), letters=LETTERS,
+                          types=QUESTION_TYPE, judge=rules.JUDGE_OPTIONS)
+
+    @expose("/attempt/<int:attempt_id>/answer", methods=["POST"])
+    @has_access
+    def answer(self, attempt_id):
+        """Save one answer (JSON); 409 when the attempt went on on another device."""
+        data = request.get_json(silent=True) or request.form
+        flagged = data.get("flagged")
+        if isinstance(flagged, str):
+            flagged = flagged in ("1", "true", "yes")
+        try:
+            letters = taking.save_answer(scope.current_actor(), attempt_id,
+                                         data.get("device") or _device(),
+                                         data.get("question_id"), data.get("response"),
+                                         flagged=flagged)
+        except taking.TakenOver as refused:
+            return jsonify(ok=False, message=str(refused), taken_over=True), 409
+        except Refused as refused:
+            return jsonify(ok=False, message=str(refused)), 400
+        return jsonify(ok=True, response=letters)
+
+    @expose("/attempt/<int:attempt_id>/submit", methods=["POST"])
+    @has_access
+    def submit(self, attempt_id):
+        attempt, error = run(lambda: taking.submit(scope.current_actor(), attempt_id,
+                                                   request.form.get("device")))
+        if error is not None:
+            flash(error, "danger")
+        return redirect(url_for(".result", attempt_id=attempt_id))
+
+    @expose("/attempt/<int:attempt_id>/result")
+    @has_access
+    def result(self, attempt_id):
+        attempt = scope.require(scope.current_actor(), scope.READ, ExamAttempt, attempt_id)
+        if attempt.state == ATTEMPT_STATE.IN_PROGRESS:
+            return redirect(url_for(".paper", attempt_id=attempt.id))
+        paper_result = rules.result_for(attempt.enrollment, attempt.paper)
+        return self._page("result.html", attempt=attempt, paper_result=paper_result,
+                          enrollment=attempt.enrollment)
+
+
+def register(appbuilder):
+    appbuilder.add_view_no_menu(ExamView)
