@@ -395,7 +395,7 @@ STAGED = ("NX1008611", "NX1008622", "NX1008633")
 EXAM_PAPER, SPARE_PAPER = "矩阵测评试卷", "矩阵备用试卷"
 QUESTION_STEM = "矩阵试题：医师定期考核的周期是几年"
 NEIGHBOUR = "邻省卫生健康委员会"
-NEIGHBOUR_PAPER, NEIGHBOUR_STEM = "邻省测评试卷", "邻省试题：执业医师注册的有效期"
+NEIGHBOUR_PAPER = "邻省测评试卷"
 
 
 def exemption_mark(account, state):
@@ -427,8 +427,8 @@ def _seed_action_records():
     a "submitted" assessment-institution application of each of the three institutions,
     NX1008600's first two enrollments "pending_institution_review" and
     "pending_assessment_review", and a neighbouring province (another root of the
-    jurisdiction tree) with its own cycle, a paper with nothing depending on it and a question
-    on another paper."""
+    jurisdiction tree) with its own cycle and a paper with nothing depending on it. (The question
+    bank has no province: one deployment serves one province.)"""
     from models import roster, workflow
 
     cycle = Cycle.current()
@@ -440,8 +440,9 @@ def _seed_action_records():
     exam = Paper(cycle=cycle, name=EXAM_PAPER, kind="professional", procedure="general")
     db.session.add_all([exam, Paper(cycle=cycle, name=SPARE_PAPER, kind="humanities",
                                     procedure="simple")])
-    db.session.add(Question(paper=exam, type="single", stem=QUESTION_STEM,
-                            options=["一年", "两年", "三年"], answer="B"))
+    # The bank is the deployment's (one province's): a question is used by papers.
+    exam.questions.append(Question(kind="professional", type="single", stem=QUESTION_STEM,
+                                   options=["一年", "两年", "三年"], answer="B"))
     wang = db.session.query(Physician).filter_by(name="王医生").one()
     for account in STAGED:
         inst = _institution(account)
@@ -476,7 +477,7 @@ def _seed_action_records():
         institution_id=_institution("NX1008600").id).order_by(Enrollment.id).all()[:2]
     workflow.force(own_review, "pending_institution_review", reason=set_up)
     workflow.force(own_rereview, "pending_assessment_review", reason=set_up)
-    # Another province (outside the demo province's tree) with a cycle, a paper and a question.
+    # Another province (outside the demo province's tree) with a cycle and a paper.
     neighbour = Administration(name=NEIGHBOUR, level="province", region_code="470000")
     db.session.add(neighbour)
     db.session.flush()
@@ -484,12 +485,8 @@ def _seed_action_records():
     their_cycle = Cycle(name="邻省医师定期考核周期", start_date=cycle.start_date,
                         end_date=cycle.end_date, cutoff_date=cycle.cutoff_date,
                         is_current=False, administration=neighbour)
-    their_bank = Paper(cycle=their_cycle, name="邻省题库试卷", kind="professional",
-                       procedure="general")
-    db.session.add_all([Paper(cycle=their_cycle, name=NEIGHBOUR_PAPER, kind="humanities",
-                              procedure="simple"),
-                        Question(paper=their_bank, type="judge", stem=NEIGHBOUR_STEM,
-                                 options=["对", "错"], answer="A")])
+    db.session.add(Paper(cycle=their_cycle, name=NEIGHBOUR_PAPER, kind="humanities",
+                         procedure="simple"))
     db.session.commit()
 
 
