@@ -189,7 +189,7 @@ def test_the_results_page_shows_each_paper_and_the_reason_of_a_fail(as_role):
     # Nor can the physician print one by hand.
     response = print_one(doctor, enrollment.id)
     assert response.status_code == 302
-    assert any("未考核合格" in m or "不合格" in m for m in flashes(doctor)), flashes(doctor)
+    assert any("王医生未考核合格（不合格）" in m for m in flashes(doctor)), flashes(doctor)
     assert db.session.query(Certificate).count() == 0
 
 
@@ -248,7 +248,7 @@ def test_a_batch_of_selected_rows_makes_one_pdf_of_n_pages_for_the_requester_onl
     assert response.status_code == 302, flashes(hospital)
     job_url = response.headers["Location"]
     assert "/certificates/jobs/" in job_url
-    assert "0 / 3" in hospital.get(job_url).get_data(as_text=True).replace("，", " ") or True
+    assert "正在生成证书：0 / 3" in hospital.get(job_url).get_data(as_text=True)
     run_jobs()
     page = hospital.get(job_url).get_data(as_text=True)
     file_url = re.search(r'href="(/files/\d+)"', page).group(1)
@@ -291,16 +291,17 @@ def test_bad_batches_are_refused_with_nothing_issued(as_role):
     hospital = as_role("institution")
     # No rows chosen.
     response = post(hospital, "/certificates/batch", {})
-    assert response.status_code == 302 and "请选择" in "".join(flashes(hospital))
+    assert response.status_code == 302
+    assert "请选择要打印证书的医师" in "".join(flashes(hospital))
     # A row that has not passed.
     enrollment = _enrollment()
     response = post(hospital, "/certificates/batch", {"rowid": enrollment.id})
-    assert "未考核合格" in "".join(flashes(hospital)) or "合格" in "".join(flashes(hospital))
+    assert "以下医师未考核合格：王医生" in "".join(flashes(hospital))
     # A department with nobody qualified.
     surgery = db.session.query(Department).filter_by(name="外科").join(
         Department.institution).filter_by(account="NX1008611").one()
     post(hospital, "/certificates/batch", {"department_id": surgery.id})
-    assert "没有考核合格" in "".join(flashes(hospital))
+    assert "外科没有考核合格的医师" in "".join(flashes(hospital))
     assert db.session.query(Certificate).count() == 0
     from app import jobs
 
@@ -339,8 +340,7 @@ def test_the_administration_revokes_with_a_reason_and_the_page_says_revoked(as_r
     district = as_role("district")
     # Without a reason: refused, nothing changed.
     response = post(district, f"/certificates/{certificate.id}/revoke", {"reason": " "})
-    assert response.status_code == 400 and "请填写原因" in response.get_data(as_text=True) or \
-        "原因" in response.get_data(as_text=True)
+    assert response.status_code == 400 and "请填写原因" in response.get_data(as_text=True)
     fresh()
     assert db.session.get(Certificate, certificate.id).revoked_at is None
     response = post(district, f"/certificates/{certificate.id}/revoke",
@@ -370,7 +370,7 @@ def test_only_administrations_revoke(as_role):
     assert post(as_role("institution"), f"/certificates/{certificate.id}/revoke",
                 {"reason": "x"}).status_code in (403, 404)
     assert post(as_role("physician"), f"/certificates/{certificate.id}/revoke",
-                {"reason": "x"}).status_code in (302, 403, 404)
+                {"reason": "x"}).status_code == 403
     fresh()
     assert db.session.get(Certificate, certificate.id).revoked_at is None
 
@@ -403,8 +403,7 @@ def test_the_verification_page_is_rate_limited(province):
     anyone = app.test_client()
     answers = [anyone.get("/verify/" + "a" * 22) for _ in range(4)]
     assert [a.status_code for a in answers] == [404, 404, 404, 429]
-    assert "请稍后再试" in answers[-1].get_data(as_text=True) or \
-        "过于频繁" in answers[-1].get_data(as_text=True)
+    assert "核验过于频繁，请稍后再试" in answers[-1].get_data(as_text=True)
 
 
 def test_a_missing_font_is_named(as_role, province):
