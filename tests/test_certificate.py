@@ -146,6 +146,20 @@ def test_the_physician_prints_a_certificate_that_anyone_can_verify(as_role):
     assert certificate.number in body and "王医生" in body and "460*****0424" in body
     assert certificate.cycle_name in body and "有效" in body
     assert "460100198503120424" not in body
+    assert db.session.query(AuditLog).filter_by(entity="certificate", entity_id=certificate.id,
+                                                action="issue").count() == 1
+
+
+def test_the_qr_code_points_at_the_configured_public_address(as_role, province):
+    enrollment = passed()
+    doctor = as_role("physician")
+    province.config["CERTIFICATE_VERIFY_BASE_URL"] = "https://dingkao.example.gov.cn/"
+    try:
+        pdf = open_pdf(doctor, enrollment.id)
+    finally:
+        province.config["CERTIFICATE_VERIFY_BASE_URL"] = ""
+    code = db.session.query(Certificate).one().code
+    assert decode_qr(images_of(pdf.data)) == [f"https://dingkao.example.gov.cn/verify/{code}"]
 
 
 def test_download_is_an_attachment_and_printing_again_gives_the_same_certificate(as_role):
