@@ -232,6 +232,7 @@ def _print_certificates(user_id, certificate_ids, base_url, locale=None):
 
     from app.extensions import db
     from models import AppUser, Certificate, StoredFile
+    from models.base import Refused
     from models.certificate_pdf import CertificateWriter
     from security import scope
 
@@ -240,7 +241,13 @@ def _print_certificates(user_id, certificate_ids, base_url, locale=None):
     # The job acts as the user who asked: their scope, re-checked for every certificate.
     actor = scope.actor_for(user)
     with force_locale(locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
-        writer = CertificateWriter(base_url)
+        try:
+            writer = CertificateWriter(base_url)
+        except Refused as refused:  # no CJK font: the job's page says which
+            if job is not None:
+                job.meta.update(error=str(refused))
+                job.save_meta()
+            return {"error": str(refused)}
         total = len(certificate_ids)
         for done, certificate_id in enumerate(certificate_ids, start=1):
             certificate = scope.require(actor, scope.READ, Certificate, certificate_id)

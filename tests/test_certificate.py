@@ -431,3 +431,17 @@ def test_a_missing_font_is_named(as_role, province):
         province.config["CERTIFICATE_FONT"] = ""
     assert response.status_code == 302
     assert "NotoSerifCJK-Regular.ttc" in "".join(flashes(doctor))
+
+
+def test_a_batch_without_the_font_says_which_font_is_missing(as_role, province):
+    enrollment = passed()
+    hospital = as_role("institution")
+    response = post(hospital, "/certificates/batch", {"rowid": enrollment.id})
+    province.config["CERTIFICATE_FONT"] = "/nonexistent/NotoSerifCJK-Regular.ttc"
+    try:
+        run_jobs()
+    finally:
+        province.config["CERTIFICATE_FONT"] = ""
+    page = hospital.get(response.headers["Location"]).get_data(as_text=True)
+    assert "未找到证书字体/nonexistent/NotoSerifCJK-Regular.ttc" in page
+    assert 'http-equiv="refresh"' not in page

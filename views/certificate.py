@@ -167,7 +167,7 @@ class CertificateView(BaseView):
         status = job.get_status()
         return self.render_template("certificate/job.html", job=job, status=str(status),
                                     done=job.meta.get("done", 0), total=job.meta.get("total", 0),
-                                    file_id=job.meta.get("file_id"),
+                                    file_id=job.meta.get("file_id"), error=job.meta.get("error"),
                                     failed=status in ("failed", "stopped", "canceled"))
 
     @expose("/<int:certificate_id>/revoke", methods=["GET", "POST"])
