@@ -147,6 +147,11 @@ def test_institution_prints_a_batch_and_the_district_revokes(browser, base_url, 
     rows = page.locator("#results input[name=rowid]")
     expect(rows).to_have_count(3)
     _screenshot(page, shots, "certificate-4-history-institution.png", capsys)
+    page.select_option("#department", "内科")
+    page.click("#search")
+    expect(page.locator("#print-department")).to_have_text("打印内科全部合格医师")
+    _screenshot(page, shots, "certificate-4b-history-department.png", capsys)
+    page.goto("/certificates/?result=passed")
     for index in range(3):
         rows.nth(index).check()
     page.click("#batch-print")

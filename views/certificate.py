@@ -121,7 +121,8 @@ class CertificateView(BaseView):
         response = make_response(data)
         response.headers["Content-Type"] = "application/pdf"
         disposition = "attachment" if request.args.get("download") else "inline"
-        response.headers["Content-Disposition"] = f"{disposition}; filename={certificate.number}.pdf"
+        response.headers["Content-Disposition"] = \
+            f"{disposition}; filename={certificate.number}.pdf"
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Cache-Control"] = "no-store"
         return response
