@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from commands import command, lock, user_of
-from models import Certificate, Department, Enrollment, Physician
+from models import Certificate, Cycle, Department, Enrollment, Physician
 from models.audit import record as audit
 from models.base import Refused, now
 from models.certificate import NUMBER_PREFIX, new_code
@@ -74,13 +74,16 @@ def issue(actor, enrollment_id):
 
 def batch_enrollments(actor, enrollment_ids=None, department_id=None):
     """The enrollments a batch prints: the selected rows (every one must be 合格), or every
-    合格 physician of a department in the current cycle's results the actor may print."""
+    合格 physician of a department in the current cycle whose certificate is not revoked."""
     if department_id:
         department = scope.require(actor, scope.READ, Department, department_id)
+        cycle = Cycle.require_current(Cycle.current())
+        revoked = select(Certificate.enrollment_id).where(Certificate.revoked_at.is_not(None))
         ids = db.session.scalars(scope.restrict(select(Enrollment.id), Enrollment, actor,
                                                 scope.PRINT).join(Physician).where(
-            Physician.department_id == department.id,
-            Enrollment.state == ENROLLMENT_STATE.PASSED).order_by(Enrollment.id)).all()
+            Physician.department_id == department.id, Enrollment.cycle_id == cycle.id,
+            Enrollment.state == ENROLLMENT_STATE.PASSED,
+            Enrollment.id.not_in(revoked)).order_by(Enrollment.id)).all()
         if not ids:
             raise CertificateRefused(_("No physician of %(department)s has passed the "
                                        "assessment", department=department.name))
