@@ -104,6 +104,14 @@ Config.FAB_ROLES = ROLE_PERMISSIONS
 Config.AUTH_RATE_LIMITED = _env_bool("AUTH_RATE_LIMITED", True)
 Config.RATELIMIT_ENABLED = Config.AUTH_RATE_LIMITED
 Config.AUTH_RATE_LIMIT = Config.LOGIN_RATE_LIMIT
+# The public certificate verification page (/verify/<code>), per address, like the login.
+Config.VERIFY_RATE_LIMIT = os.environ.get("VERIFY_RATE_LIMIT", Config.LOGIN_RATE_LIMIT)
+# The address the certificate's QR code points at (the public one behind a proxy); empty: the
+# address the printing request came to. CERTIFICATE_FONT: a CJK font file to embed instead of
+# Debian's fonts-noto-cjk (CERTIFICATE_FONT_INDEX: its face in a .ttc collection).
+Config.CERTIFICATE_VERIFY_BASE_URL = os.environ.get("CERTIFICATE_VERIFY_BASE_URL", "")
+Config.CERTIFICATE_FONT = os.environ.get("CERTIFICATE_FONT", "")
+Config.CERTIFICATE_FONT_INDEX = int(os.environ.get("CERTIFICATE_FONT_INDEX", 0))
 
 # 免考条件, configured per province (DOMAIN §8). Override with a JSON list in EXEMPTION_CONDITIONS
 # (plain texts, shown as they are). The defaults are translated when read (models.exemption);

@@ -2,7 +2,11 @@
 # Install the Debian packages the project needs, once. Debian 12 (bookworm) fixes their versions;
 # PostgreSQL is pinned to major version 15.
 set -euo pipefail
-packages=(chromium fonts-noto-cjk postgresql-15)
+# `run`: what serving needs (the CJK font certificates embed); `test`: that and the test tools.
+packages=(fonts-noto-cjk)
+if [ "${1:-test}" != run ]; then
+  packages+=(chromium postgresql-15)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
