@@ -2,8 +2,8 @@
 # Install the Debian packages the project needs, once. Debian 12 (bookworm) fixes their versions;
 # PostgreSQL is pinned to major version 15.
 set -euo pipefail
-# `run`: what serving needs (the CJK font certificates embed); `test`: that and the test tools.
-packages=(fonts-noto-cjk)
+# `run`: what serving needs (the CJK fonts certificates embed); `test`: that and the test tools.
+packages=(fonts-arphic-uming fonts-noto-cjk)
 if [ "${1:-test}" != run ]; then
   packages+=(chromium postgresql-15)
 fi

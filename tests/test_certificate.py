@@ -131,8 +131,9 @@ def test_the_physician_prints_a_certificate_that_anyone_can_verify(as_role):
                      "临床", "执业医师", certificate.cycle_name, "合格", "龙华区卫生健康委员会"):
         assert expected in text, expected
     assert "460100198503120424" not in text  # the full ID number is never printed
-    assert any("NotoSerifCJK" in font or "NotoSansCJK" in font
-               for font in embedded_fonts(pdf.data))
+    assert any("UMing" in font for font in embedded_fonts(pdf.data))
+    # Nothing on it needs the fallback font, so it is not parsed nor embedded.
+    assert not any("Noto" in font for font in embedded_fonts(pdf.data))
 
     images = images_of(pdf.data)
     photos = [image for image in images if image.size == (250, 350)]
@@ -429,6 +430,18 @@ def test_the_verification_page_is_rate_limited(province):
     answers = [anyone.get("/verify/" + "a" * 22) for _ in range(4)]
     assert [a.status_code for a in answers] == [404, 404, 404, 429]
     assert "核验过于频繁，请稍后再试" in answers[-1].get_data(as_text=True)
+
+
+def test_a_name_with_a_character_the_main_font_lacks_is_printed_from_the_fallback(as_role):
+    """鿏 (U+9FCF) is not in AR PL UMing CN: that character is drawn from Noto Serif CJK SC."""
+    physician = db.session.query(Physician).filter_by(name="王医生").one()
+    physician.name = "李鿏"
+    db.session.commit()
+    enrollment = passed("李鿏")
+    pdf = open_pdf(as_role("physician"), enrollment.id)
+    fonts = embedded_fonts(pdf.data)
+    assert any("UMing" in font for font in fonts) and any("Noto" in font for font in fonts)
+    assert "李鿏" in text_of(pdf.data)[0]
 
 
 def test_a_missing_font_is_named(as_role, province):
