@@ -61,7 +61,8 @@ def retally_command():
 @dingkao.command("sweep-exams")
 def sweep_exams_command():
     """Hand in every exam attempt whose deadline has passed (run it every minute, e.g. from a
-    timer; the worker also does it for each attempt at its deadline)."""
+    timer; the worker also does it for each attempt at its deadline), then move on whoever a
+    closed paper leaves unpassed (待确认补考, or 不合格 after a make-up)."""
     from commands import exam
 
     total = 0
@@ -70,7 +71,8 @@ def sweep_exams_command():
         total += done
         if done < 500:
             break
-    click.echo(f"{total} attempts handed in")
+    moved = exam.close_papers()
+    click.echo(f"{total} attempts handed in; {moved} physicians moved on after a paper closed")
 
 
 @dingkao.command("worker")

@@ -174,6 +174,23 @@ def expire_overdue(now=None, limit=500):
 
 
 @command
+def _settle_for_time(enrollment_id, now):
+    enrollment = lock(db.session.get(Enrollment, enrollment_id))
+    return rules.settle(enrollment, now=now)
+
+
+def close_papers(now=None):
+    """The sweeper (system): when a paper's time is over, whoever still awaits it without
+    having passed it (nor been exempted from it) moves on as a failed paper would: 待确认补考,
+    or 不合格 after a make-up paper. Returns how many moved."""
+    now = now or datetime.datetime.now()
+    moved = 0
+    for enrollment_id in db.session.scalars(rules.closed_unpassed(now)).all():
+        moved += _settle_for_time(enrollment_id, now) is not None
+    return moved
+
+
+@command
 def confirm_makeup(actor, enrollment_ids):
     """补考管理 确认: the physicians may take the make-up exam (待参加补考)."""
     enrollments = scope.require_all(actor, scope.DECIDE, Enrollment, enrollment_ids)

@@ -17,13 +17,14 @@ import datetime
 import random
 
 from flask_babel import gettext as _
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import aliased
 
 from app.extensions import db
 from models import workflow
 from models.base import Refused
 from models.enrollment import ENROLLMENT_STATE as S
-from models.enrollment import EXEMPTION_STATE, PROCEDURE, Exemption
+from models.enrollment import EXEMPTION_STATE, PROCEDURE, Enrollment, Exemption
 from models.exam import (
     ATTEMPT_STATE,
     LETTERS,
@@ -295,14 +296,16 @@ def hand_in(attempt, event, now=None, user=None):
     attempt.submitted_at = now or datetime.datetime.now()
     grade(attempt)
     record_result(attempt)
-    settle(attempt.enrollment, user=user)
+    settle(attempt.enrollment, user=user, now=now)
     return attempt
 
 
-def settle(enrollment, user=None):
+def settle(enrollment, user=None, now=None):
     """Move the enrollment when its papers decide the cycle: every required kind passed →
-    合格; a required kind failed with no attempts left → 待确认补考 (regular) or 不合格
-    (make-up). Called after each hand-in and after an exemption is approved."""
+    合格; a required kind failed with no attempts left, or whose paper's time is over with no
+    attempt open → 待确认补考 (regular) or 不合格 (make-up). Called after each hand-in, after an
+    exemption is approved, and by the sweeper when a paper closes (``closed_unpassed``)."""
+    now = now or datetime.datetime.now()
     makeup = enrollment.state == S.AWAITING_MAKEUP
     if enrollment.state not in (S.AWAITING_EXAM, S.AWAITING_MAKEUP):
         return None
@@ -315,10 +318,44 @@ def settle(enrollment, user=None):
             continue
         paper = papers.get(kind)
         result = result_for(enrollment, paper) if paper is not None else None
-        if result is not None and result.attempts_used >= paper.max_attempts:
+        used_up = result is not None and result.attempts_used >= paper.max_attempts
+        closed = (paper is not None and paper.closes_at is not None and paper.closes_at <= now
+                  and open_attempt(enrollment) is None)
+        if used_up or closed:
             return workflow.apply(enrollment, "makeup_failed" if makeup else "exam_failed",
                                   user=user)
     return None
+
+
+def closed_unpassed(now):
+    """The enrollments ``settle`` may now fail for time: still awaiting a required paper that
+    fits them, whose time is over, neither passed nor waived, with no attempt open."""
+    from models import Physician
+
+    paper = aliased(Paper)
+    makeup = Enrollment.state == S.AWAITING_MAKEUP
+    required = or_(*[and_(Enrollment.procedure == procedure, paper.kind.in_(kinds))
+                     for procedure, kinds in REQUIRED_KINDS.items()])
+    closed_paper = select(paper.id).where(
+        paper.cycle_id == Enrollment.cycle_id, paper.procedure == Enrollment.procedure,
+        paper.is_mock.is_(False), paper.closes_at <= now, required,
+        or_(and_(~makeup, paper.is_makeup.is_(False)), and_(makeup, paper.is_makeup.is_(True))),
+        or_(paper.practice_category.is_(None),
+            paper.practice_category == Physician.practice_category),
+        or_(paper.level.is_(None), paper.level == Physician.level),
+        ~select(PaperResult.id).where(PaperResult.enrollment_id == Enrollment.id,
+                                      PaperResult.paper_id == paper.id,
+                                      PaperResult.passed.is_(True)).exists(),
+        ~select(Exemption.id).where(Exemption.enrollment_id == Enrollment.id,
+                                    Exemption.state == EXEMPTION_STATE.APPROVED,
+                                    Exemption.waived_paper == paper.kind).exists())
+    return (select(Enrollment.id).join(Physician, Physician.id == Enrollment.physician_id)
+            .where(Enrollment.state.in_((S.AWAITING_EXAM, S.AWAITING_MAKEUP)),
+                   closed_paper.exists(),
+                   ~select(ExamAttempt.id).where(
+                       ExamAttempt.enrollment_id == Enrollment.id,
+                       ExamAttempt.state == ATTEMPT_STATE.IN_PROGRESS).exists())
+            .order_by(Enrollment.id))
 
 
 # --- the bank and the papers ----------------------------------------------------------------

@@ -195,6 +195,72 @@ def test_general_procedure_professional_opens_after_humanities_one_attempt_then_
     assert _enrollment().state == "passed"
 
 
+def _close(paper_row):
+    paper_row.closes_at = NOW() - datetime.timedelta(minutes=1)
+    db.session.commit()
+
+
+def test_a_paper_that_closes_unpassed_moves_the_physician_on(as_role, province):
+    """The time of a required paper is over: whoever never sat it (or has an attempt left but
+    no time) goes to 待确认补考 when the sweeper runs; an attempt still open is handed in first;
+    after a make-up paper, 不合格. A passed paper or another physician's paper moves nobody."""
+    from commands import exam
+    from models import exam_rules
+
+    awaiting_exam("simple")
+    humanities = paper("humanities", "simple", bank("humanities"), attempts=20)
+    doctor = as_role("physician")
+    assert exam.close_papers() == 0  # open: nothing to do
+    attempt = start(doctor, humanities.id)
+    _close(humanities)
+    # An attempt still open (its deadline later than the paper's close) keeps them waiting.
+    assert exam.close_papers() == 0 and _enrollment().state == "awaiting_exam"
+    assert exam_rules.settle(_enrollment()) is None  # nor does any other caller move them
+    db.session.rollback()
+    row = _attempt(attempt)
+    row.deadline = NOW() - datetime.timedelta(seconds=1)
+    db.session.commit()
+    # The sweeper's run (the CLI a timer calls): the attempt handed in, then the time decides.
+    output = province.test_cli_runner().invoke(args=["dingkao", "sweep-exams"]).output
+    assert "1 attempts handed in" in output
+    assert _enrollment().state == "awaiting_makeup_confirmation"
+    assert exam.close_papers() == 0  # done once
+
+    # Confirmed for a make-up, the make-up paper closes unsat: 不合格.
+    enrollment = _enrollment()
+    workflow.apply(enrollment, "makeup_confirmed")
+    db.session.commit()
+    makeup = paper("humanities", "simple", bank("humanities", category="补考"), makeup=True)
+    assert exam.close_papers() == 0
+    _close(makeup)
+    assert exam.close_papers() == 1
+    assert _enrollment().state == "failed" and _enrollment().result == "fail"
+
+
+def test_a_closed_paper_leaves_the_passed_and_the_exempted_alone(as_role):
+    from commands import exam
+    from models import Exemption
+
+    enrollment = awaiting_exam("general")
+    humanities = paper("humanities", "general", bank("humanities"))
+    professional = paper("professional", "general", bank("professional"),
+                         closes=NOW() + datetime.timedelta(days=5))
+    doctor = as_role("physician")
+    attempt = start(doctor, humanities.id)
+    answer_all(doctor, attempt)
+    hand_in(doctor, attempt)
+    _close(humanities)
+    assert exam.close_papers() == 0 and _enrollment().state == "awaiting_exam"
+    # The professional paper waived (an approved exemption): its close moves nobody either.
+    db.session.add(Exemption(enrollment=enrollment, state="pending",
+                             condition="test", waived_paper="professional"))
+    db.session.flush()
+    workflow.force(db.session.query(Exemption).one(), "approved", reason="test set-up")
+    db.session.commit()
+    _close(professional)
+    assert exam.close_papers() == 0 and _enrollment().state == "awaiting_exam"
+
+
 def test_the_province_declines_a_makeup_with_a_reason(as_role):
     enrollment = awaiting_exam("general")
     workflow.apply(enrollment, "exam_failed")
