@@ -19,6 +19,7 @@ class ScopedInterface(SQLAInterface):
 
     def __init__(self, obj, session=None):
         super().__init__(obj, session or db.session)
+        self._related = {}
 
     def _scoped(self, query):
         return scope.restrict(query, self.obj)
@@ -33,7 +34,12 @@ class ScopedInterface(SQLAInterface):
         return super()._get_base_query(self._scoped(query), *args, **kwargs)
 
     def get_related_interface(self, col_name):
-        return self.__class__(self.get_related_model(col_name), self.session)
+        # Built once per column: FAB asks for it per option and per cell (the interface holds
+        # no request state; its session is the scoped one).
+        if col_name not in self._related:
+            self._related[col_name] = self.__class__(self.get_related_model(col_name),
+                                                     self.session)
+        return self._related[col_name]
 
 
 def scoped(model):
