@@ -163,7 +163,8 @@ class FilterProcedure(BaseFilter):
 class PaperResultView(ConsoleView):
     """测评进度 (manual 002 2.2.9(2)): each physician's papers with attempts and best score."""
 
-    datamodel = scoped(PaperResult)
+    datamodel = scoped(PaperResult, eager=("paper", "enrollment.physician",
+                                           "enrollment.institution"))
     list_title = show_title = _l("Assessment progress")
     list_columns = ["physician_name", "institution_name", "paper", "procedure_label",
                     "attempts_used", "best_score", "status_label"]
@@ -183,7 +184,7 @@ class MakeupView(ConsoleView):
     """补考管理: the physicians 待确认补考 of the subtree; the province confirms (→ 待参加补考)
     or declines with a reason (→ 不合格)."""
 
-    datamodel = scoped(Enrollment)
+    datamodel = scoped(Enrollment, eager=("physician", "institution"))
     route_base = "/makeup"
     list_title = show_title = _l("Make-up management")
     list_columns = ["physician", "institution", "procedure_label", "state_label"]

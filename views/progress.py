@@ -18,7 +18,7 @@ from views.base import ConsoleView, scoped
 class EnrollmentView(ConsoleView):
     """报名进度; the administration's 驳回 after review; 导出."""
 
-    datamodel = scoped(Enrollment)
+    datamodel = scoped(Enrollment, eager=("physician", "institution", "cycle"))
     list_title = show_title = _l("Enrollment progress")
     list_template = "progress/list.html"
     list_columns = ["physician", "institution", "cycle", "procedure_label", "state_label",
