@@ -24,13 +24,15 @@ WRITE = "can_list|can_show|can_add|can_edit|can_delete|menu_access"
 _COMMON_STAFF = [
     ["HomeView", "can_index|can_confirm_cycle"],
     ["FileView", "can_open"],
-    ["ExportView", "can_index"],
+    ["ExportView", "can_index|can_rows|can_download|menu_access"],
+    ["Reports", "menu_access"],
     ["AccountView", "can_.*"],
     ["SubjectView", READ],
     ["Home", "menu_access"],
 ]
 _ADMINISTRATION = _COMMON_STAFF + [
     ["EnrollmentView", "reject_by_administration|can_reject_form|can_export"],
+    ["PaperResultView", "can_export"],
     ["AdministrationView", READ + "|reset_password"],
     ["InstitutionView", WRITE + "|reset_password|open_application|close_application"],
     ["DepartmentView", READ],
@@ -48,7 +50,7 @@ _ADMINISTRATION = _COMMON_STAFF + [
     ["PhysicianApi|InstitutionApi|EnrollmentApi", "can_get|can_info"],
 ]
 _INSTITUTION = _COMMON_STAFF + [
-    ["EnrollmentView", "can_export"],
+    ["EnrollmentView|PaperResultView", "can_export"],
     ["ExemptionView", "approve|reject|can_reject_form"],
     ["DepartmentView", WRITE + "|disable|enable"],
     ["PhysicianView", WRITE + "|allow_enrollment|reset_password|cancel_enrollment"
@@ -80,7 +82,7 @@ ROLE_PERMISSIONS = {
         ["QuestionView", WRITE],
         ["QuestionImportView", "can_upload|can_template|can_export|menu_access"],
         # 补考管理: the province confirms or declines the make-up.
-        ["MakeupView", READ + "|confirm_makeup|decline_makeup|can_decline"],
+        ["MakeupView", READ + "|confirm_makeup|decline_makeup|can_decline|can_export"],
     ],
     CITY: _ADMINISTRATION + [["AdministrationView", WRITE]],
     DISTRICT: list(_ADMINISTRATION),

@@ -16,3 +16,6 @@ def register_views(appbuilder):
     exam.register(appbuilder)
     appbuilder.add_view_no_menu(study.StudyView)
     api.register(appbuilder)
+    from views import exports
+
+    exports.register(appbuilder)
