@@ -31,6 +31,7 @@ _COMMON_STAFF = [
     ["Home", "menu_access"],
 ]
 _ADMINISTRATION = _COMMON_STAFF + [
+    ["OverviewView", "can_index|menu_access"],
     ["EnrollmentView", "reject_by_administration|can_reject_form|can_export"],
     ["PaperResultView", "can_export"],
     ["AdministrationView", READ + "|reset_password"],
@@ -100,10 +101,14 @@ ROLE_PERMISSIONS = {
     OPERATOR: _COMMON_STAFF
     + [
         ["AdministrationView|InstitutionView|PhysicianView|EnrollmentView", READ],
-        ["EnrollmentView", "can_export"],
+        ["EnrollmentView|PaperResultView", "can_export"],
+        ["PaperResultView", READ],
+        ["OverviewView", "can_index|menu_access"],
+        # 运维: queues, workers, jobs (with retry), the SMS outbox, Redis and database in use.
+        ["OpsView", "can_index|can_retry|menu_access"],
         ["SmsOutboxView", READ],
         ["AuditLogView", READ],
-        ["Institutions|Physicians|Assessment|Administration|System", "menu_access"],
+        ["Institutions|Physicians|Assessment|Administration|System|Exams", "menu_access"],
     ],
 }
 
