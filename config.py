@@ -46,6 +46,9 @@ class Config:
     # nothing uses them, and a token door would skip the login page's captcha and lockout.
     FAB_ADD_SECURITY_API = False
     FAB_API_KEY_ENABLED = False
+    # The read API described (OpenAPI) and browsable (Swagger UI, FAB's own static copy):
+    # /swagger/v1, for staff roles only (security.roles).
+    FAB_API_SWAGGER_UI = True
     AUTH_TYPE = AUTH_DB
     AUTH_ROLE_ADMIN = "系统管理员"
     AUTH_ROLE_PUBLIC = "Public"

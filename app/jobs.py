@@ -330,3 +330,26 @@ def purge_expired_exports():
             db.session.delete(stored)
     db.session.commit()
     return len(expired)
+
+
+def retry_failed(job_id):
+    """Queue a failed job again (RQ's failed registry); an export goes back to 排队中.
+    Returns False if no failed job has that id."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+    from rq.registry import FailedJobRegistry
+
+    redis = connection()
+    try:
+        job = Job.fetch(job_id, connection=redis)
+    except NoSuchJobError:
+        return False
+    registry = FailedJobRegistry(job.origin, connection=redis)
+    if job.id not in registry.get_job_ids():
+        return False
+    if job.func_name == f"{__name__}.run_export" and job.args:
+        from commands import export
+
+        export.requeued(job.args[0])
+    registry.requeue(job.id)
+    return True

@@ -52,3 +52,12 @@ def start(actor, kind_name, args, filters_text, locale):
         return export_id
     queued(export_id, job.id)
     return export_id
+
+
+@command
+def requeued(export_id):
+    """An operator retried the export's failed job: it is 排队中 again."""
+    export = db.session.get(ExportJob, export_id)
+    if export is not None:
+        export.status, export.reason, export.finished_at = EXPORT_STATUS.QUEUED, None, None
+        export.rows_done = 0

@@ -29,6 +29,9 @@ _COMMON_STAFF = [
     ["AccountView", "can_.*"],
     ["SubjectView", READ],
     ["Home", "menu_access"],
+    # The read API's OpenAPI description and its Swagger UI (/swagger/v1): staff only.
+    ["SwaggerView", "can_show"],
+    ["OpenApi", "can_get"],
 ]
 _ADMINISTRATION = _COMMON_STAFF + [
     ["OverviewView", "can_index|menu_access"],

@@ -157,3 +157,41 @@ def test_the_charts_are_svg_drawn_on_the_server(as_role):
         assert "<rect" in svg and "<script" not in svg
     assert "http://" not in page.split('id="overview"')[1].replace(
         'xmlns="http://www.w3.org/2000/svg"', "")
+
+
+# --- the administration home page ----------------------------------------------------------
+
+
+def test_an_administration_home_shows_the_regions_furthest_behind(as_role):
+    _spread_states()
+    page = as_role("city").get("/").get_data(as_text=True)
+    panel = page.split('id="behind"')[1].split("</table>")[0]
+    shown = re.findall(r'<tr class="behind-row"><td><a [^>]*>([^<]+)</a>', panel)
+    rates = [float(r) for r in re.findall(r"<b>([\d.]+)%</b>", panel)]
+    assert shown and rates == sorted(rates)
+    actor = scope.actor_for(db.session.query(
+        __import__("models").AppUser).filter_by(username="city").one())
+    rows, _total = overview.region_rows(actor, Cycle.current(), _admin("演示市卫生健康委员会"))
+    lowest = min((r for r in rows if r.rate is not None), key=lambda r: r.rate)
+    assert shown[0] == lowest.name
+    # An institution's home has no such panel.
+    assert 'id="behind"' not in as_role("institution").get("/").get_data(as_text=True)
+
+
+def test_an_administration_home_shows_the_windows_closing_soon(as_role):
+    import datetime
+
+    from tests.helpers import window
+
+    today = datetime.date.today()
+    for kind, start, end in (("enrollment", -10, 3), ("exam", -1, 40),
+                             ("enrollment_review", -20, -1)):
+        w = window(kind)
+        w.start_date, w.end_date = today + datetime.timedelta(start), \
+            today + datetime.timedelta(end)
+    db.session.commit()
+    page = as_role("district").get("/").get_data(as_text=True)
+    panel = page.split('id="deadlines"')[1].split("</table>")[0]
+    assert "医师报名" in panel and "还剩3天" in panel
+    assert "人文医学知识和业务水平测评" not in panel  # closes in 40 days
+    assert "报名审核" not in panel  # already closed

@@ -16,7 +16,8 @@ def register_views(appbuilder):
     exam.register(appbuilder)
     appbuilder.add_view_no_menu(study.StudyView)
     api.register(appbuilder)
-    from views import exports, overview
+    from views import exports, ops, overview
 
     overview.register(appbuilder)  # 周期总进度 first under 统计报表
     exports.register(appbuilder)
+    ops.register(appbuilder)
