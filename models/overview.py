@@ -34,7 +34,7 @@ STATE_COLUMNS = (
      workflow.INSTITUTION_STAGE),
     ("assessment_review", _l("Awaiting assessment institution re-review"),
      workflow.ASSESSMENT_STAGE),
-    ("awaiting_assessment", _l("Awaiting assessment"), AWAITING_ASSESSMENT),
+    ("awaiting_assessment", _l("To be assessed"), AWAITING_ASSESSMENT),
     ("passed", _l("Passed"), (S.PASSED,)),
     ("failed", _l("Failed"), (S.FAILED,)),
 )
@@ -51,7 +51,7 @@ STAGES = (
      workflow.INSTITUTION_STAGE),
     ("assessment_review", _l("Awaiting assessment institution re-review"), "#5bc0de",
      workflow.ASSESSMENT_STAGE),
-    ("awaiting_assessment", _l("Awaiting assessment"), "#337ab7", AWAITING_ASSESSMENT),
+    ("awaiting_assessment", _l("To be assessed"), "#337ab7", AWAITING_ASSESSMENT),
     ("passed", _l("Passed"), "#5cb85c", (S.PASSED,)),
     ("failed", _l("Failed"), "#d9534f", (S.FAILED,)),
 )

@@ -30,7 +30,7 @@ EXPORT_STATUS = ChoiceSet(
     ("queued", _l("Queued")),
     ("running", _l("In progress")),
     ("done", _l("Finished")),
-    ("failed", _l("Failed")),
+    ("failed", _l("Job failed")),
 )
 FINISHED = (EXPORT_STATUS.DONE, EXPORT_STATUS.FAILED)
 
