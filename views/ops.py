@@ -63,7 +63,8 @@ def _job_row(job, registry=None):
         result = job.latest_result()
         text = (result.exc_string if result is not None else job.exc_info) or ""
         lines = [line for line in text.strip().splitlines() if line.strip()]
-        reason = lines[-1] if lines else ""
+        # "models.base.Refused: 该列表不能导出" -> the message, without Python's class name.
+        reason = lines[-1].split(": ", 1)[-1] if lines else ""
     return {"id": job.id, "name": _job_name(job), "args": ", ".join(map(str, job.args or ())),
             "enqueued_at": job.enqueued_at, "started_at": job.started_at,
             "ended_at": job.ended_at, "reason": reason}

@@ -11,7 +11,7 @@ from models import Cycle
 from models import overview as model
 from security import scope
 
-BAR_HEIGHT, BAR_GAP, LABEL_WIDTH, CHART_WIDTH = 22, 8, 190, 460
+BAR_HEIGHT, BAR_GAP, LABEL_WIDTH, CHART_WIDTH = 22, 8, 180, 420
 
 
 def percent(rate):
