@@ -191,20 +191,24 @@ def region_rows(actor, cycle, region):
             if row is not None and n:
                 row.states[state] = row.states.get(state, 0) + int(n)
 
-        # Scoped by the institution the enrollment belongs to: the same rows as Exemption's
-        # own rule for an administration, without a subquery over every enrollment.
-        exempted = db.session.query(
-            Institution.admin_path, inst_key, func.count(Exemption.id),
-        ).select_from(Exemption).join(
-            Enrollment, Enrollment.id == Exemption.enrollment_id,
-        ).join(Institution, Institution.id == Enrollment.institution_id)
-        exempted = scope.restrict(exempted, Institution, actor).filter(
-            Exemption.state == X.APPROVED, Enrollment.cycle_id == cycle.id, within,
-        ).group_by(Institution.admin_path, inst_key)
+        # Counted from the approved exemptions themselves (a small table), per institution,
+        # then summed per region like the roster: never a walk over the region's enrollments.
+        per_institution = (
+            select(Enrollment.institution_id.label("institution_id"),
+                   func.count(Exemption.id).label("n"))
+            .join(Enrollment, Enrollment.id == Exemption.enrollment_id)
+            .where(Exemption.state == X.APPROVED, Enrollment.cycle_id == cycle.id)
+            .group_by(Enrollment.institution_id)
+            .subquery())
+        exempted = scope.restrict(
+            db.session.query(Institution.admin_path, inst_key, func.sum(per_institution.c.n)),
+            Institution, actor,
+        ).join(per_institution, per_institution.c.institution_id == Institution.id).filter(
+            within).group_by(Institution.admin_path, inst_key)
         for admin_path, inst_id, n in exempted:
             row = rows.get(bucket(admin_path, inst_id))
             if row is not None:
-                row.exempted += int(n)
+                row.exempted += int(n or 0)
 
     # The roster: counted per institution from the (institution, department) index alone,
     # then summed per region.

@@ -142,10 +142,13 @@ def sheet_name(title):
     return str(title).translate(_SHEET_FORBIDDEN)[:31] or "Sheet1"
 
 
+WIDTH_SAMPLE = 1000  # widths are fitted to the header and the first rows
+
+
 def _width(value):
-    """Display width: CJK characters take two columns."""
+    """Display width, about: a CJK character (three bytes in UTF-8) takes two columns."""
     text = value if isinstance(value, str) else str(value)
-    return sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)
+    return len(text) + (len(text.encode("utf-8")) - len(text)) // 2
 
 
 def progress_steps(total):
@@ -172,10 +175,14 @@ def write_workbook(path, kind, rows, heading, total=0, progress=None):
         count = 0
         for count, row in enumerate(rows, start=1):
             line = HEADER_ROW + count
-            for index, (write, value) in enumerate(zip(writers, row)):
-                shown = write(line, index, value)
-                if shown > widths[index]:
-                    widths[index] = shown
+            if count <= WIDTH_SAMPLE:
+                for index, (write, value) in enumerate(zip(writers, row)):
+                    shown = write(line, index, value)
+                    if shown > widths[index]:
+                        widths[index] = shown
+            else:
+                for index, (write, value) in enumerate(zip(writers, row)):
+                    write(line, index, value)
             if progress is not None and count % step == 0:
                 progress(count)
         for index, width in enumerate(widths):

@@ -195,3 +195,27 @@ def test_an_administration_home_shows_the_windows_closing_soon(as_role):
     assert "医师报名" in panel and "还剩3天" in panel
     assert "人文医学知识和业务水平测评" not in panel  # closes in 40 days
     assert "报名审核" not in panel  # already closed
+
+
+def test_many_rows_are_paged_and_the_total_still_counts_them_all(as_role, monkeypatch):
+    from views import overview as view
+
+    _spread_states()
+    client = as_role("city")
+    whole = _cells(client.get("/overview/?sort=name").get_data(as_text=True))
+    monkeypatch.setattr(view, "PAGE_SIZE", 1)
+    seen = []
+    for number in range(len(whole)):
+        page = client.get(f"/overview/?sort=name&page={number}").get_data(as_text=True)
+        cells = _cells(page)
+        assert len(cells) == 1
+        seen += list(cells)
+        total = page.split('id="overview-total"')[1].split("</tr>")[0]
+        assert "<th class=\"text-right\">22</th>" in total  # the city's roster, every page
+    assert seen == list(whole)
+    assert 'id="overview-pages"' in page
+    # A page beyond the last shows the last; a page that is no number, the first.
+    assert list(_cells(client.get("/overview/?sort=name&page=99").get_data(as_text=True))) \
+        == seen[-1:]
+    assert list(_cells(client.get("/overview/?sort=name&page=x").get_data(as_text=True))) \
+        == seen[:1]

@@ -12,6 +12,9 @@ from models import overview as model
 from security import scope
 
 BAR_HEIGHT, BAR_GAP, LABEL_WIDTH, CHART_WIDTH = 22, 8, 180, 420
+# A district may hold a thousand institutions: the table and the charts show a page of them
+# (in the order chosen), the total row all of them.
+PAGE_SIZE = 50
 
 
 def percent(rate):
@@ -67,12 +70,22 @@ class OverviewView(BaseView):
         key = request.args.get("sort", "rate")
         key = key if key in model.SORT_KEYS else "rate"
         descending = request.args.get("desc") == "1"
-        rows = model.sort_rows(data.rows, key, descending)
+        ordered = model.sort_rows(data.rows, key, descending)
+        pages = max(1, -(-len(ordered) // PAGE_SIZE))
+        try:
+            page = min(max(int(request.args.get("page", 0)), 0), pages - 1)
+        except ValueError:
+            page = 0
+        rows = ordered[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]
 
         def sort_url(column):
             flip = "0" if (column == key and descending) else "1" if column == key else (
                 "0" if column in ("name", "rate") else "1")
             return url_for(".index", region=region_id, sort=column, desc=flip)
+
+        def page_url(number):
+            return url_for(".index", region=region_id, sort=key,
+                           desc="1" if descending else "0", page=number)
 
         def drill_url(row):
             if row.administration_id is not None:
@@ -83,7 +96,7 @@ class OverviewView(BaseView):
             "overview/index.html", cycle=cycle, data=data, rows=rows, columns=model.COLUMNS,
             sort_key=key, descending=descending, sort_url=sort_url, drill_url=drill_url,
             percent=percent, completion=completion_chart(rows), stages=stage_chart(rows),
-            user=g.user)
+            page=page, pages=pages, page_size=PAGE_SIZE, page_url=page_url, row_count=len(ordered), user=g.user)
 
 
 def register(appbuilder):
