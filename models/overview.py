@@ -197,7 +197,10 @@ def region_rows(actor, cycle, region):
             select(Enrollment.institution_id.label("institution_id"),
                    func.count(Exemption.id).label("n"))
             .join(Enrollment, Enrollment.id == Exemption.enrollment_id)
-            .where(Exemption.state == X.APPROVED, Enrollment.cycle_id == cycle.id)
+            # "+ 0": SQLite would otherwise walk the cycle's every enrollment by the
+            # (cycle, state) index and probe each for an exemption, instead of reading the
+            # approved exemptions and their enrollments by primary key.
+            .where(Exemption.state == X.APPROVED, Enrollment.cycle_id + 0 == cycle.id)
             .group_by(Enrollment.institution_id)
             .subquery())
         exempted = scope.restrict(
