@@ -219,3 +219,16 @@ def test_many_rows_are_paged_and_the_total_still_counts_them_all(as_role, monkey
         == seen[-1:]
     assert list(_cells(client.get("/overview/?sort=name&page=x").get_data(as_text=True))) \
         == seen[:1]
+
+
+def test_the_figures_are_refused_to_institutions_and_physicians_whatever_the_page(province):
+    """The model refuses on its own, not only through the role's menu permissions."""
+    from werkzeug.exceptions import Forbidden
+
+    from models import AppUser
+
+    for username in ("NX1008611", "NX1008600"):
+        actor = scope.actor_for(db.session.query(AppUser).filter_by(username=username).one())
+        with pytest.raises(Forbidden):
+            overview.overview(actor, Cycle.current())
+        assert overview.furthest_behind(actor, Cycle.current()) == []
