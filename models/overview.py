@@ -13,7 +13,7 @@ enrollment, so a province of 330,000 physicians costs about what a district does
 from dataclasses import dataclass, field
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, func, literal, select
+from sqlalchemy import func, select
 
 from app.extensions import db
 from models import Administration, Enrollment, EnrollmentTally, Exemption, Institution, Physician
@@ -167,33 +167,42 @@ def region_rows(actor, cycle, region):
         for inst_id, name in direct.order_by(Institution.id):
             rows[("i", inst_id)] = RegionRow(name=name, institution_id=inst_id)
 
-    def bucket(admin_path, inst_id):
-        if admin_path == path:
-            return ("i", inst_id)
-        # The child region is the first step of the path below ``path``.
-        step = admin_path[len(path):].split("/", 1)[0]
-        return by_path.get(f"{path}{step}/")
+    def summed(build):
+        """Run ``build(key)`` — a query of (key, …) grouped by key, over the institutions
+        below ``path`` — twice: keyed by admin path for the regions below, by institution
+        id for the institutions attached here; yield (row, …) for each result.
 
-    within = Institution.admin_path.like(f"{path}%")
-    # One key per region below: the admin path; institutions attached here by their id.
-    inst_key = case((Institution.admin_path == path, Institution.id), else_=literal(None))
+        (Two plain GROUP BYs rather than one over a CASE: PostgreSQL does not take a CASE
+        with bound parameters in the select list as the same expression in GROUP BY.)"""
+        below = build(Institution.admin_path).filter(
+            Institution.admin_path.like(f"{path}_%"))
+        for admin_path, *values in below:
+            # The child region is the first step of the path below ``path``.
+            step = admin_path[len(path):].split("/", 1)[0]
+            row = rows.get(by_path.get(f"{path}{step}/"))
+            if row is not None:
+                yield row, *values
+        if region is not None:
+            for inst_id, *values in build(Institution.id).filter(Institution.admin_path == path):
+                row = rows.get(("i", inst_id))
+                if row is not None:
+                    yield row, *values
 
     if cycle is not None:
-        tally = scope.restrict(
-            db.session.query(Institution.admin_path, inst_key, EnrollmentTally.state,
-                             func.sum(EnrollmentTally.count)),
-            EnrollmentTally, actor,
-        ).join(Institution, Institution.id == EnrollmentTally.institution_id).filter(
-            EnrollmentTally.cycle_id == cycle.id, within,
-        ).group_by(Institution.admin_path, inst_key, EnrollmentTally.state)
-        for admin_path, inst_id, state, n in tally:
-            row = rows.get(bucket(admin_path, inst_id))
-            if row is not None and n:
+        def tally(key):
+            return scope.restrict(
+                db.session.query(key, EnrollmentTally.state, func.sum(EnrollmentTally.count)),
+                EnrollmentTally, actor,
+            ).join(Institution, Institution.id == EnrollmentTally.institution_id).filter(
+                EnrollmentTally.cycle_id == cycle.id).group_by(key, EnrollmentTally.state)
+
+        for row, state, n in summed(tally):
+            if n:
                 row.states[state] = row.states.get(state, 0) + int(n)
 
         # Counted from the approved exemptions themselves (a small table), per institution,
         # then summed per region like the roster: never a walk over the region's enrollments.
-        per_institution = (
+        approved = (
             select(Enrollment.institution_id.label("institution_id"),
                    func.count(Exemption.id).label("n"))
             .join(Enrollment, Enrollment.id == Exemption.enrollment_id)
@@ -203,33 +212,31 @@ def region_rows(actor, cycle, region):
             .where(Exemption.state == X.APPROVED, Enrollment.cycle_id + 0 == cycle.id)
             .group_by(Enrollment.institution_id)
             .subquery())
-        exempted = scope.restrict(
-            db.session.query(Institution.admin_path, inst_key, func.sum(per_institution.c.n)),
-            Institution, actor,
-        ).join(per_institution, per_institution.c.institution_id == Institution.id).filter(
-            within).group_by(Institution.admin_path, inst_key)
-        for admin_path, inst_id, n in exempted:
-            row = rows.get(bucket(admin_path, inst_id))
-            if row is not None:
-                row.exempted += int(n or 0)
+
+        def exempted(key):
+            return scope.restrict(
+                db.session.query(key, func.sum(approved.c.n)), Institution, actor,
+            ).join(approved, approved.c.institution_id == Institution.id).group_by(key)
+
+        for row, n in summed(exempted):
+            row.exempted += int(n or 0)
 
     # The roster: counted per institution from the (institution, department) index alone,
     # then summed per region.
-    subtree = scope.restrict(select(Institution.id), Institution, actor).where(within)
-    per_institution = (
-        select(Physician.institution_id.label("institution_id"),
-               func.count().label("n"))
+    subtree = scope.restrict(select(Institution.id), Institution, actor).where(
+        Institution.admin_path.like(f"{path}%"))
+    on_roster = (
+        select(Physician.institution_id.label("institution_id"), func.count().label("n"))
         .where(Physician.institution_id.in_(subtree))
         .group_by(Physician.institution_id)
         .subquery())
-    roster = db.session.query(Institution.admin_path, inst_key,
-                              func.sum(per_institution.c.n)).join(
-        per_institution, per_institution.c.institution_id == Institution.id,
-    ).group_by(Institution.admin_path, inst_key)
-    for admin_path, inst_id, n in roster:
-        row = rows.get(bucket(admin_path, inst_id))
-        if row is not None:
-            row.roster += int(n or 0)
+
+    def roster(key):
+        return db.session.query(key, func.sum(on_roster.c.n)).join(
+            on_roster, on_roster.c.institution_id == Institution.id).group_by(key)
+
+    for row, n in summed(roster):
+        row.roster += int(n or 0)
 
     total = RegionRow(name=region.name if region is not None else "")
     for row in rows.values():
