@@ -41,8 +41,12 @@ def test_the_operator_sees_queues_jobs_redis_database_sms_and_version(as_role):
     assert "default" in page.split('id="ops-queues"')[1].split("</table>")[0]
     failed = page.split('id="ops-failed"')[1].split("</table>")[0]
     assert 'class="failed-job"' in failed and "Excel导出" in failed
-    assert "SQLite" in page.split('id="ops-database"')[1]
+    database = page.split('id="ops-database"')[1].split("</table>")[0]
+    assert ("PostgreSQL" if db.engine.dialect.name == "postgresql" else "SQLite") in database
     assert "test-secret" not in page
+    # A database URL's password is never shown.
+    password = db.engine.url.password
+    assert not password or password not in page
 
 
 def test_retrying_a_failed_export_queues_it_again(as_role):
