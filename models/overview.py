@@ -147,8 +147,10 @@ def _trail(top, region):
     return [chain[i] for i in ids]
 
 
-def region_rows(actor, cycle, region):
-    """(rows, total) below ``region`` (None: the top of the tree) for ``cycle``."""
+def region_rows(actor, cycle, region, states_only=False):
+    """(rows, total) below ``region`` (None: the top of the tree) for ``cycle``;
+    ``states_only``: the enrollment states alone (enough for the rates), without the roster
+    and the exemptions."""
     path = region.path if region is not None else "/"
     children = db.session.query(Administration.id, Administration.name, Administration.path)
     if region is None:
@@ -218,8 +220,9 @@ def region_rows(actor, cycle, region):
                 db.session.query(key, func.sum(approved.c.n)), Institution, actor,
             ).join(approved, approved.c.institution_id == Institution.id).group_by(key)
 
-        for row, n in summed(exempted):
-            row.exempted += int(n or 0)
+        if not states_only:
+            for row, n in summed(exempted):
+                row.exempted += int(n or 0)
 
     # The roster: counted per institution from the (institution, department) index alone,
     # then summed per region.
@@ -235,8 +238,9 @@ def region_rows(actor, cycle, region):
         return db.session.query(key, func.sum(on_roster.c.n)).join(
             on_roster, on_roster.c.institution_id == Institution.id).group_by(key)
 
-    for row, n in summed(roster):
-        row.roster += int(n or 0)
+    if not states_only:
+        for row, n in summed(roster):
+            row.roster += int(n or 0)
 
     total = RegionRow(name=region.name if region is not None else "")
     for row in rows.values():
@@ -259,7 +263,7 @@ def furthest_behind(actor, cycle, limit=5):
     """The regions (or institutions) below the actor's with the lowest completion rate."""
     if cycle is None or actor.kind not in (scope.ADMINISTRATION, scope.ALL):
         return []
-    rows, _total = region_rows(actor, cycle, regions_of(actor))
+    rows, _total = region_rows(actor, cycle, regions_of(actor), states_only=True)
     return [row for row in sort_rows(rows, "rate") if row.rate is not None][:limit]
 
 
