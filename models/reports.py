@@ -10,6 +10,7 @@ time, a frozen header row with an auto-filter, column widths fitted to the conte
 dates, masked ID numbers, a Chinese sheet name, and user-entered text written as text (never a
 formula, a link or a number)."""
 import datetime
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -151,6 +152,9 @@ def _width(value):
     return len(text) + (len(text.encode("utf-8")) - len(text)) // 2
 
 
+PROGRESS_SECONDS = 2  # and, on a slow machine, at least every 2 s (checked every 500 rows)
+
+
 def progress_steps(total):
     """After how many rows the progress is reported: at most every 5 % of the rows."""
     return max(1, total // 20) if total else 1
@@ -172,7 +176,7 @@ def write_workbook(path, kind, rows, heading, total=0, progress=None):
         sheet.write_row(HEADER_ROW, 0, headers, header)
         writers = [_cell_writer(sheet, column.kind, formats) for column in columns]
         step = progress_steps(total)
-        count = 0
+        count, reported = 0, time.monotonic()
         for count, row in enumerate(rows, start=1):
             line = HEADER_ROW + count
             if count <= WIDTH_SAMPLE:
@@ -183,8 +187,10 @@ def write_workbook(path, kind, rows, heading, total=0, progress=None):
             else:
                 for index, (write, value) in enumerate(zip(writers, row)):
                     write(line, index, value)
-            if progress is not None and count % step == 0:
+            if progress is not None and (count % step == 0 or (
+                    count % 500 == 0 and time.monotonic() - reported >= PROGRESS_SECONDS)):
                 progress(count)
+                reported = time.monotonic()
         for index, width in enumerate(widths):
             sheet.set_column(index, index, min(width + 1, MAX_WIDTH))
         sheet.freeze_panes(HEADER_ROW + 1, 0)

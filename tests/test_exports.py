@@ -348,3 +348,16 @@ def test_the_scope_rule_gives_each_user_their_own_exports_only(as_role):
         visible = scope.restrict(db.session.query(ExportJob), ExportJob, actor).all()
         assert {e.requested_by_id for e in visible} <= {users[username].id}
         assert len(visible) == (0 if username == "district" else 1)
+
+
+def test_a_slow_export_also_reports_every_few_seconds(tmp_path, province, monkeypatch):
+    import itertools
+
+    clock = itertools.count(0, 1.0)  # each look at the clock (every 500 rows): 1 s later
+    monkeypatch.setattr(reports.time, "monotonic", lambda: next(clock))
+    seen = []
+    rows = ([n] + [""] * 10 for n in range(1, 100_001))
+    reports.write_workbook(tmp_path / "x.xlsx", reports.ENROLLMENT_PROGRESS, rows, "h",
+                           total=100_000, progress=seen.append)
+    # Every 5,000 rows (5 %) would be 20 reports; with the clock running it reports more often.
+    assert len(seen) > 25 and seen[-1] == 100_000
