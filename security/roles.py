@@ -24,15 +24,21 @@ WRITE = "can_list|can_show|can_add|can_edit|can_delete|menu_access"
 _COMMON_STAFF = [
     ["HomeView", "can_index|can_confirm_cycle"],
     ["FileView", "can_open"],
-    ["ExportView", "can_index"],
+    ["ExportView", "can_index|can_rows|can_download|menu_access"],
+    ["Reports", "menu_access"],
     ["AccountView", "can_.*"],
     ["SubjectView", READ],
     ["Home", "menu_access"],
+    # The read API's OpenAPI description and its Swagger UI (/swagger/v1): staff only.
+    ["SwaggerView", "can_show"],
+    ["OpenApi", "can_get"],
 ]
 # 历史考核结果查询, 打印 / 批量打印 / 导出 certificates (views.certificate).
 _CERTIFICATES = "can_index|can_export|can_print|can_pdf|can_batch|can_job|menu_access"
 _ADMINISTRATION = _COMMON_STAFF + [
+    ["OverviewView", "can_index|menu_access"],
     ["EnrollmentView", "reject_by_administration|can_reject_form|can_export"],
+    ["PaperResultView", "can_export"],
     ["AdministrationView", READ + "|reset_password"],
     ["InstitutionView", WRITE + "|reset_password|open_application|close_application"],
     ["DepartmentView", READ],
@@ -51,7 +57,7 @@ _ADMINISTRATION = _COMMON_STAFF + [
     ["CertificateView", _CERTIFICATES + "|can_revoke"],
 ]
 _INSTITUTION = _COMMON_STAFF + [
-    ["EnrollmentView", "can_export"],
+    ["EnrollmentView|PaperResultView", "can_export"],
     ["ExemptionView", "approve|reject|can_reject_form"],
     ["DepartmentView", WRITE + "|disable|enable"],
     ["PhysicianView", WRITE + "|allow_enrollment|reset_password|cancel_enrollment"
@@ -84,7 +90,7 @@ ROLE_PERMISSIONS = {
         ["QuestionView", WRITE],
         ["QuestionImportView", "can_upload|can_template|can_export|menu_access"],
         # 补考管理: the province confirms or declines the make-up.
-        ["MakeupView", READ + "|confirm_makeup|decline_makeup|can_decline"],
+        ["MakeupView", READ + "|confirm_makeup|decline_makeup|can_decline|can_export"],
     ],
     CITY: _ADMINISTRATION + [["AdministrationView", WRITE]],
     DISTRICT: list(_ADMINISTRATION),
@@ -103,10 +109,14 @@ ROLE_PERMISSIONS = {
     OPERATOR: _COMMON_STAFF
     + [
         ["AdministrationView|InstitutionView|PhysicianView|EnrollmentView", READ],
-        ["EnrollmentView", "can_export"],
+        ["EnrollmentView|PaperResultView", "can_export"],
+        ["PaperResultView", READ],
+        ["OverviewView", "can_index|menu_access"],
+        # 运维: queues, workers, jobs (with retry), the SMS outbox, Redis and database in use.
+        ["OpsView", "can_index|can_retry|menu_access"],
         ["SmsOutboxView", READ],
         ["AuditLogView", READ],
-        ["Institutions|Physicians|Assessment|Administration|System", "menu_access"],
+        ["Institutions|Physicians|Assessment|Administration|System|Exams", "menu_access"],
     ],
 }
 

@@ -32,6 +32,7 @@ from models import (
     Exemption,
     Experience,
     ExamAttempt,
+    ExportJob,
     Institution,
     OtherOpinion,
     Paper,
@@ -406,6 +407,9 @@ _RULES = {
     Snapshot: {READ: _snapshot},
     AuditLog: {READ: _audit},
     StoredFile: {READ: _stored_file},
+    # 导出记录: one's own exports, whoever one is.
+    ExportJob: {READ: lambda actor: ExportJob.requested_by_id == actor.user_id
+                if actor.user_id else false()},
     AppUser: {READ: _user, CHANGE: _user},
     SmsMessage: {READ: lambda actor: false()},
     CycleConfirmation: {READ: lambda actor: CycleConfirmation.user_id == actor.user_id,

@@ -6,7 +6,7 @@ from rq import SimpleWorker
 
 from app import jobs
 from app.extensions import db
-from models import Enrollment, Physician, StoredFile
+from models import Enrollment, ExportJob, Physician, StoredFile
 from tests.conftest import post
 
 
@@ -36,11 +36,13 @@ def test_export_runs_as_a_job_and_holds_only_the_users_scope(as_role, province):
     assert response.status_code == 302 and response.headers["Location"].endswith("/exports/")
     SimpleWorker([jobs.queue()], connection=jobs.connection()).work(burst=True)
     stored = db.session.query(StoredFile).filter_by(purpose="export").one()
+    export = db.session.query(ExportJob).one()
     page = client.get("/exports/").get_data(as_text=True)
-    assert stored.original_name in page
-    data = client.get(f"/files/{stored.id}").data
+    assert f"/exports/{export.id}/download" in page
+    data = client.get(f"/exports/{export.id}/download").data
     sheet = load_workbook(io.BytesIO(data)).active
-    rows = list(sheet.iter_rows(min_row=2, values_only=True))
+    # Row 1 says scope, filters and time; row 2 is the header.
+    rows = list(sheet.iter_rows(min_row=3, values_only=True))
     expected = db.session.query(Enrollment).join(Physician).filter(
         Enrollment.institution.has(account="NX1008611"),
         Physician.department.has(name="内科")).count()
@@ -49,3 +51,4 @@ def test_export_runs_as_a_job_and_holds_only_the_users_scope(as_role, province):
     assert all("*****" in row[2] for row in rows)
     # Another institution cannot open the file.
     assert as_role("assessment").get(f"/files/{stored.id}").status_code == 404
+    assert as_role("assessment").get(f"/exports/{export.id}/download").status_code == 404

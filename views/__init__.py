@@ -17,3 +17,8 @@ def register_views(appbuilder):
     appbuilder.add_view_no_menu(study.StudyView)
     api.register(appbuilder)
     certificate.register(appbuilder)
+    from views import exports, ops, overview
+
+    overview.register(appbuilder)  # 周期总进度 first under 统计报表
+    exports.register(appbuilder)
+    ops.register(appbuilder)

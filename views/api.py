@@ -16,6 +16,15 @@ class _ReadOnlyApi(ModelRestApi):
     page_size = 20
     max_page_size = 100
 
+    def add_api_spec(self, api_spec):
+        """The OpenAPI description (Swagger UI, /swagger/v1) lists what may be read: the write
+        routes FAB mounts answer 403 to everyone and are left out."""
+        self.include_route_methods = {"get", "get_list", "info"}
+        try:
+            super().add_api_spec(api_spec)
+        finally:
+            self.include_route_methods = None
+
 
 class PhysicianApi(_ReadOnlyApi):
     resource_name = "physician"

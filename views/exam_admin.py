@@ -22,6 +22,7 @@ from models.exam import LETTERS, PAPER_KIND, QUESTION_TYPE
 from models.physician import PHYSICIAN_LEVEL, PRACTICE_CATEGORY
 from security import scope
 from views.base import ConsoleView, scoped
+from views.exports import ExportableMixin
 
 OPTION_FIELDS = [f"option_{letter.lower()}" for letter in LETTERS[:6]]
 
@@ -160,7 +161,7 @@ class FilterProcedure(BaseFilter):
             select(Enrollment.id).where(Enrollment.procedure == value)))
 
 
-class PaperResultView(ConsoleView):
+class PaperResultView(ExportableMixin, ConsoleView):
     """测评进度 (manual 002 2.2.9(2)): each physician's papers with attempts and best score."""
 
     datamodel = scoped(PaperResult, eager=("paper", "enrollment.physician",
@@ -176,11 +177,12 @@ class PaperResultView(ConsoleView):
                      "attempts_used": _l("Attempts used"), "best_score": _l("Best score"),
                      "status_label": _l("Assessment state"), "passed": _l("Passed"),
                      "exempted": _l("Exempted"), "enrollment": _l("Assessment procedure")}
-    base_permissions = ["can_list", "can_show"]
+    base_permissions = ["can_list", "can_show", "can_export"]
+    export_kind = "paper_results"
     base_order = ("id", "desc")
 
 
-class MakeupView(ConsoleView):
+class MakeupView(ExportableMixin, ConsoleView):
     """补考管理: the physicians 待确认补考 of the subtree; the province confirms (→ 待参加补考)
     or declines with a reason (→ 不合格)."""
 
@@ -193,7 +195,8 @@ class MakeupView(ConsoleView):
     search_filters = {"state": [FilterEqual], "procedure": [FilterEqual]}
     base_filters = [["state", FilterEqual, ENROLLMENT_STATE.AWAITING_MAKEUP_CONFIRMATION]]
     label_columns = {"physician": _l("Physician")}
-    base_permissions = ["can_list", "can_show", "confirm_makeup", "can_decline"]
+    base_permissions = ["can_list", "can_show", "confirm_makeup", "can_decline", "can_export"]
+    export_kind = "makeup"
 
     @action("confirm_makeup", _l("Confirm make-up"),
             _l("Allow the selected physicians to take the make-up exam?"), "fa-check",

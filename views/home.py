@@ -20,12 +20,10 @@ from models import (
     Institution,
     Physician,
 )
-from models import workflow
+from models import overview, workflow
 from models.enrollment import ENROLLMENT_STATE as S
 from models.physician import ROSTER_STATUS
 from security import roles, scope
-
-DONE_STATES = workflow.DONE
 
 
 def _count(model):
@@ -141,8 +139,11 @@ class HomeView(IndexView):
             tasks = administration_tasks(actor, cycle, counts)
         else:
             tasks = []
-        included = sum(n for state, n in counts.items() if state != S.CANCELLED)
-        done = sum(counts.get(state, 0) for state in DONE_STATES)
+        done, included = overview.completion(counts)
+        # Administrations: the regions furthest behind, the windows closing soon.
+        administration = actor.kind == scope.ADMINISTRATION
+        behind = overview.furthest_behind(actor, cycle) if administration else []
+        deadlines = overview.deadlines_near(cycle, today) if administration else []
         confirmed = cycle is None or db.session.query(CycleConfirmation.id).filter_by(
             cycle_id=cycle.id, user_id=user.id).first() is not None
         return self.render_template(
@@ -163,6 +164,8 @@ class HomeView(IndexView):
             physician_count=_count(Physician) if actor.kind == scope.INSTITUTION else None,
             contacts=contacts_for(actor),
             needs_confirmation=not confirmed,
+            behind=behind,
+            deadlines=deadlines,
         )
 
     @expose("/confirm-cycle", methods=["POST"])

@@ -1,17 +1,14 @@
 """报名进度 (manual 000 §19, 002 2.2.9): where every physician is, with the manual's filters
 (defined in ``models.progress``), the administration's 驳回, and 导出 to Excel as a background
 job."""
-from flask import flash, g, redirect, request, url_for
-from flask_appbuilder import BaseView, action, expose
+from flask import redirect, url_for
+from flask_appbuilder import action, expose
 from flask_appbuilder.security.decorators import has_access
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from app.extensions import db
-from models import Enrollment, StoredFile
+from models import Enrollment
 from models import progress
-from security import scope
 from views.base import ConsoleView, scoped
 
 
@@ -45,34 +42,13 @@ class EnrollmentView(ConsoleView):
     @expose("/export", methods=["POST"])
     @has_access
     def export(self):
-        """导出: the list as filtered now, built by a worker; the file appears under 导出记录."""
-        from app import jobs
+        """导出: the list as filtered now, built by a worker; it appears under 导出记录."""
+        from views.exports import start_export
 
-        filters = {k: v for k, v in request.form.items() if k.startswith("_flt_")}
-        jobs.queue().enqueue(jobs.export_progress, g.user.id, filters, str(get_locale()),
-                             job_timeout=3600)
-        flash(_("The export has been started: download it from [Export records] when it is "
-                "finished"), "success")
-        return redirect(url_for("ExportView.index"))
-
-
-class ExportView(BaseView):
-    """导出记录: the user's finished exports, newest first."""
-
-    route_base = "/exports"
-    default_view = "index"
-
-    @expose("/")
-    @has_access
-    def index(self):
-        files = scope.restrict(db.session.query(StoredFile), StoredFile).filter(
-            StoredFile.purpose == "export", StoredFile.uploaded_by_id == g.user.id
-        ).order_by(StoredFile.id.desc()).limit(50).all()
-        return self.render_template("progress/exports.html", files=files)
+        return start_export(self, "enrollment_progress")
 
 
 def register(appbuilder):
     appbuilder.add_view(EnrollmentView, "EnrollmentView", label=_l("Enrollment progress"),
                         icon="fa-tasks", category="Assessment",
                         category_label=_l("Assessment management"))
-    appbuilder.add_view_no_menu(ExportView)
