@@ -14,7 +14,7 @@ from typing import Optional
 
 from flask import abort, g, has_request_context
 from flask_login import current_user
-from sqlalchemy import false, literal, select, true
+from sqlalchemy import false, literal, or_, select, true
 
 from app.extensions import db
 from models import (
@@ -296,6 +296,16 @@ def _audit(actor):
     return false()
 
 
+# Files made for the one who asked (an export, a batch of certificates): theirs alone, for
+# every actor, the system administrator included.
+PRIVATE_FILE_PURPOSES = ("export", "certificates")
+
+
+def _not_someone_elses(actor):
+    return or_(StoredFile.purpose.is_(None), StoredFile.purpose.notin_(PRIVATE_FILE_PURPOSES),
+               StoredFile.uploaded_by_id == actor.user_id)
+
+
 def _stored_file(actor):
     # What one uploaded or had exported is always one's own to read.
     mine = StoredFile.uploaded_by_id == actor.user_id
@@ -311,7 +321,8 @@ def _stored_file(actor):
     if actor.kind == INSTITUTION:
         physicians = select(Physician.id).where(
             _physician(actor) | Physician.institution_id.in_(covered_institutions(actor)))
-    return mine | StoredFile.institution_id.in_(ids) | StoredFile.physician_id.in_(physicians)
+    return mine | (_not_someone_elses(actor) & (StoredFile.institution_id.in_(ids)
+                                                 | StoredFile.physician_id.in_(physicians)))
 
 
 def _user(actor):
@@ -433,7 +444,7 @@ def condition(model, actor=None, action=READ):
     """The SQL condition selecting the rows of ``model`` the actor may ``action``."""
     actor = actor or current_actor()
     if actor.kind == ALL:
-        return true()
+        return _not_someone_elses(actor) if model is StoredFile and actor.user_id else true()
     if actor.kind == NOBODY:
         return false()
     rule = _RULES.get(model, {}).get(action)

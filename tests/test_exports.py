@@ -161,8 +161,11 @@ def test_only_the_requester_downloads_or_even_sees_an_export(as_role, other):
     work()
     export = latest_export()
     assert owner.get(f"/exports/{export.id}/download").status_code == 200
+    assert owner.get(f"/files/{export.file_id}").status_code == 200
     stranger = as_role(other)
     assert stranger.get(f"/exports/{export.id}/download").status_code == 404
+    # Nor through the general file route (a system administrator reads other files there).
+    assert stranger.get(f"/files/{export.file_id}").status_code == 404
     assert f"/exports/{export.id}/download" not in stranger.get("/exports/").get_data(
         as_text=True)
 
