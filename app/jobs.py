@@ -162,7 +162,7 @@ def _export_status(job, status):
     retried = job.retries_left is not None and \
         job.retries_left < int(current_app.config["JOB_RETRIES"])
     if status == JobStatus.FAILED:
-        return _("Failed")
+        return _("Export failed")
     if status == JobStatus.STARTED:
         return _("Being built (retry)") if retried else _("Being built")
     return _("Waiting to be retried") if retried else _("Waiting")
