@@ -2,7 +2,9 @@
 # Install the Debian packages the project needs, once. Debian 12 (bookworm) fixes their versions;
 # PostgreSQL is pinned to major version 15.
 set -euo pipefail
-packages=(chromium fonts-noto-cjk postgresql-15)
+# redis-server: the end-to-end test of a real set-up (tests/test_setup_e2e.py) runs the
+# Redis server a production machine runs.
+packages=(chromium fonts-noto-cjk postgresql-15 redis-server)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
