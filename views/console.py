@@ -14,6 +14,7 @@ from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
 from wtforms import BooleanField, StringField
 from wtforms.validators import DataRequired
 
+from app.extensions import db
 from models import (
     Administration,
     AssessmentApplication,
@@ -239,7 +240,13 @@ class ScheduleWindowView(ConsoleView):
     label_columns = {"kind": _l("Stage")}
 
     def before_save(self, item):
-        item.check()
+        try:
+            item.check()
+        except Refused:
+            if item.id is None and item.cycle is not None:
+                with db.session.no_autoflush:  # the form put it among the cycle's windows
+                    item.cycle.windows.remove(item)
+            raise
 
 
 class ExemptionView(ConsoleView):
