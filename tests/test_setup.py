@@ -465,3 +465,14 @@ def test_the_province_creates_a_cycle_made_current_alone(as_role):
 def test_only_the_province_sets_cycles(as_role):
     for role in ("city", "institution"):
         assert as_role(role).get("/cycleview/add").status_code in (302, 403)
+
+
+def test_the_tree_import_needs_the_csrf_token(as_role):
+    client = as_role("sysadmin")
+    response = client.post("/tree/import/", data={"file": (io.BytesIO(_workbook(A_TREE)),
+                                                           "tree.xlsx")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 400
+    db.session.rollback()
+    assert db.session.query(Administration).filter_by(name="某省卫生健康委员会").count() == 0
+    assert "mousheng" in _import(client, _workbook(A_TREE)).get_data(as_text=True)
