@@ -365,6 +365,24 @@ def test_a_province_starts_from_an_empty_server(server):
     logs = "".join(w.log_path.read_text(errors="replace") for w in workers)
     assert "Work-horse terminated unexpectedly" in logs and "retry" in logs.lower()
 
+    # A service manager stopping a worker (SIGTERM to the worker alone, KillMode=mixed in
+    # deploy/systemd) lets the export it is running finish: the file arrives, then it exits.
+    files_before = len(re.findall(r'href="/files/\d+"', hospital.page("/exports/")))
+    before = {id(w): _children(w) for w in workers}
+    status, _headers, _body = hospital.post("/enrollmentview/export", {},
+                                            token_from="/account/password")
+    assert status == 302
+    worker, horse_pid = _wait_for(horse, 60, "a work-horse to take the second export")
+    os.kill(worker.pid, signal.SIGTERM)
+    assert worker.wait(120) == 0
+    assert not psutil.pid_exists(horse_pid) or psutil.Process(horse_pid).status() == \
+        psutil.STATUS_ZOMBIE
+    page = hospital.page("/exports/")
+    assert len(re.findall(r'href="/files/\d+"', page)) == files_before + 1
+    assert "导出失败" not in page and 'id="export-jobs"' not in page
+    workers.remove(worker)
+    server["processes"].running.remove(worker)
+
     # The login limit holds across the two gunicorn workers: one address, LOGIN_LIMIT POSTs
     # a minute whichever worker answers (each alone would let twice as many through).
     attacker = Browser(base, "203.0.113.99")
