@@ -282,17 +282,24 @@ def _start_workers(server):
     workers = [server["processes"].start(f"worker{n}", [str(VENV / "flask"), "dingkao",
                                                         "worker"], server["env"])
                for n in (1, 2)]
-    # Each worker forks its scheduler at start: wait until its children are settled, so that
-    # the next child to appear is a work-horse.
-    time.sleep(3)
     return workers
 
 
-def _children(process):
+def _horses(process):
+    """The worker's work-horses: RQ forks each into a process group of its own, which tells
+    it from the worker's scheduler process."""
     try:
-        return {child.pid for child in psutil.Process(process.pid).children()}
+        children = psutil.Process(process.pid).children()
     except psutil.NoSuchProcess:
         return set()
+    horses = set()
+    for child in children:
+        try:
+            if os.getpgid(child.pid) == child.pid:
+                horses.add(child.pid)
+        except ProcessLookupError:
+            pass
+    return horses
 
 
 def test_a_province_starts_from_an_empty_server(server):
@@ -336,7 +343,7 @@ def test_a_province_starts_from_an_empty_server(server):
     assert hospital.login("CS0002", INSTITUTION_NEW)[0] == 302
     assert "测试区第一医院" in hospital.page("/")
 
-    before = {id(w): _children(w) for w in workers}
+    before = {id(w): _horses(w) for w in workers}
     status, headers, _body = hospital.post("/enrollmentview/export", {},
                                            token_from="/account/password")
     assert status == 302 and headers["Location"].endswith("/exports/")
@@ -344,7 +351,7 @@ def test_a_province_starts_from_an_empty_server(server):
     # SIGTERM to the work-horse of whichever worker took it, while the job runs.
     def horse():
         for worker in workers:
-            new = _children(worker) - before[id(worker)]
+            new = _horses(worker) - before[id(worker)]
             if new:
                 return worker, new.pop()
         return None
@@ -368,7 +375,7 @@ def test_a_province_starts_from_an_empty_server(server):
     # A service manager stopping a worker (SIGTERM to the worker alone, KillMode=mixed in
     # deploy/systemd) lets the export it is running finish: the file arrives, then it exits.
     files_before = len(re.findall(r'href="/files/\d+"', hospital.page("/exports/")))
-    before = {id(w): _children(w) for w in workers}
+    before = {id(w): _horses(w) for w in workers}
     status, _headers, _body = hospital.post("/enrollmentview/export", {},
                                             token_from="/account/password")
     assert status == 302
