@@ -122,8 +122,15 @@ def demo_cycle(province, today=None):
     return cycle
 
 
+class DemoRefused(RuntimeError):
+    """The demo is not added to a database that holds a real province."""
+
+
 def seed_demo_province():
-    """Create the demo province once; a second call changes nothing."""
+    """Create the demo province once; a second call changes nothing. Never on a real
+    province's database (`make run` pointed at it by DATABASE_URL, a mistyped URL)."""
+    if real_data_present():
+        raise DemoRefused(refusal(confirmed=True))
     seed_catalogue(db.session)
     if db.session.query(Administration).filter_by(name=DEMO_PROVINCE).first():
         db.session.commit()

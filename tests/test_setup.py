@@ -112,6 +112,11 @@ def test_demo_refuses_when_a_real_administration_sits_beside_the_demo(province):
     db.session.commit()
     result = _cli(province, "demo", "--yes-demo-accounts")
     assert result.exit_code != 0 and "real province" in result.output
+    # Nor by the seeding itself (`make run` pointed at a real database).
+    from app import demo
+
+    with pytest.raises(demo.DemoRefused):
+        demo.seed_demo_province()
 
 
 # --- multi-worker defaults ------------------------------------------------------------------
