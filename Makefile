@@ -28,6 +28,7 @@ system-test-deps:
 	bash scripts/system-deps.sh test
 
 run: install
+	bash scripts/system-deps.sh run
 	$(PY) run.py
 
 test: install-test

@@ -86,8 +86,12 @@ class Config:
     CAPTCHA_TTL_SECONDS = int(os.environ.get("CAPTCHA_TTL_SECONDS", 300))
     LOGIN_MAX_FAILURES = int(os.environ.get("LOGIN_MAX_FAILURES", 5))
     LOGIN_LOCK_MINUTES = int(os.environ.get("LOGIN_LOCK_MINUTES", 15))
-    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "30 per minute")
-    # Where the login limit counts. Unset: the Redis of REDIS_URL when there is one, so that
+    # Login POSTs are limited per address and per account named in the form. A hospital's
+    # physicians share one address at 09:00, so the address limit is generous; one account
+    # tried from many addresses meets the account limit (and the lockout, and the captcha).
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "300 per minute")
+    LOGIN_ACCOUNT_RATE_LIMIT = os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "10 per minute")
+    # Where the login limits count. Unset: the Redis of REDIS_URL when there is one, so that
     # every gunicorn worker counts together; memory (one process) for the embedded demo.
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or None
     # Reverse proxies in front of the app that set X-Forwarded-For/-Proto/-Host (nginx: 1).
@@ -118,6 +122,14 @@ Config.FAB_ROLES = ROLE_PERMISSIONS
 Config.AUTH_RATE_LIMITED = _env_bool("AUTH_RATE_LIMITED", True)
 Config.RATELIMIT_ENABLED = Config.AUTH_RATE_LIMITED
 Config.AUTH_RATE_LIMIT = Config.LOGIN_RATE_LIMIT
+# The public certificate verification page (/verify/<code>), per address, like the login.
+Config.VERIFY_RATE_LIMIT = os.environ.get("VERIFY_RATE_LIMIT", "60 per minute")
+# The address the certificate's QR code points at (the public one behind a proxy); empty: the
+# address the printing request came to. CERTIFICATE_FONT: a CJK font file to embed instead of
+# Debian's fonts-noto-cjk (CERTIFICATE_FONT_INDEX: its face in a .ttc collection).
+Config.CERTIFICATE_VERIFY_BASE_URL = os.environ.get("CERTIFICATE_VERIFY_BASE_URL", "")
+Config.CERTIFICATE_FONT = os.environ.get("CERTIFICATE_FONT", "")
+Config.CERTIFICATE_FONT_INDEX = int(os.environ.get("CERTIFICATE_FONT_INDEX", 0))
 
 # 免考条件, configured per province (DOMAIN §8). Override with a JSON list in EXEMPTION_CONDITIONS
 # (plain texts, shown as they are). The defaults are translated when read (models.exemption);

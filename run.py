@@ -19,6 +19,7 @@ gc.freeze()
 def main():
     from app.cli import ensure_roles
     from app import demo
+    from app.extensions import analyze
     from app.jobs import redis_url, stop_embedded
     from flask_migrate import upgrade
 
@@ -27,6 +28,7 @@ def main():
         ensure_roles()
         demo.seed_demo_province()
         demo.seed_demo_exams()
+        analyze()
         url = redis_url(app)
     env = dict(os.environ, REDIS_URL=url, FLASK_APP="run.py")
     worker = subprocess.Popen([sys.executable, "-m", "flask", "dingkao", "worker"], env=env)

@@ -12,7 +12,7 @@ def init_command():
     real province needs, and nothing else (no accounts, no administrations, no cycle)."""
     from flask_migrate import upgrade
 
-    from app.extensions import db
+    from app.extensions import analyze, db
     from models import Subject
     from models.catalogue import seed_catalogue
 
@@ -20,6 +20,7 @@ def init_command():
     ensure_roles()
     seed_catalogue(db.session)
     db.session.commit()
+    analyze()
     subjects = db.session.query(Subject).count()
     click.echo(f"database ready: {len(current_app.config['FAB_ROLES'])} roles, "
                f"{subjects} subjects (诊疗科目)")
@@ -77,6 +78,7 @@ def demo_command(physicians, institutions, yes_demo_accounts):
     """Fill a demo province (idempotent): administrations, institutions, accounts, physicians.
     Never on a real province's database."""
     from app import demo
+    from app.extensions import analyze
 
     problem = demo.refusal(confirmed=yes_demo_accounts)
     if problem:
@@ -86,19 +88,21 @@ def demo_command(physicians, institutions, yes_demo_accounts):
     demo.seed_demo_exams()
     if physicians:
         demo.generate_bulk(physicians, institutions or max(1, physicians // 110))
+    analyze()
     click.echo("demo data ready")
 
 
 @dingkao.command("retally")
 def retally_command():
     """Recount the current cycle's per-institution state tally from the enrollments."""
-    from app.extensions import db
+    from app.extensions import analyze, db
     from models import Cycle
     from models.workflow import rebuild_tally
 
     for cycle in db.session.query(Cycle).filter(Cycle.is_current.is_(True)):
         rebuild_tally(cycle.id)
     db.session.commit()
+    analyze()
     click.echo("tally rebuilt")
 
 

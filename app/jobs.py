@@ -316,3 +316,69 @@ def _write_progress_export(user_id, filter_args):
     db.session.add(stored)
     db.session.commit()
     return {"file_id": stored.id, "rows": count}
+
+
+def print_certificates(user_id, certificate_ids, base_url, locale=None):
+    """批量打印: the certificates (already issued) as one PDF for the user who asked, with the
+    progress in the job's meta (``done`` of ``total``); the file is theirs alone to download."""
+    app = _app()
+    if app is None:
+        return _print_certificates(user_id, certificate_ids, base_url, locale)
+    with app.app_context():
+        return _print_certificates(user_id, certificate_ids, base_url, locale)
+
+
+def _print_certificates(user_id, certificate_ids, base_url, locale=None):
+    import datetime
+    import hashlib
+    import secrets
+
+    from flask_babel import force_locale
+    from flask_babel import gettext as _
+    from rq import get_current_job
+
+    from app.extensions import db
+    from models import AppUser, Certificate, StoredFile
+    from models.base import Refused
+    from models.certificate_pdf import CertificateWriter
+    from security import scope
+
+    job = get_current_job()
+    user = db.session.get(AppUser, user_id)
+    # The job acts as the user who asked: their scope, re-checked for every certificate.
+    actor = scope.actor_for(user)
+    with force_locale(locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+        try:
+            writer = CertificateWriter(base_url)
+        except Refused as refused:  # no CJK font: the job's page says which
+            if job is not None:
+                job.meta.update(error=str(refused))
+                job.save_meta()
+            return {"error": str(refused)}
+        total = len(certificate_ids)
+        for done, certificate_id in enumerate(certificate_ids, start=1):
+            certificate = scope.require(actor, scope.READ, Certificate, certificate_id)
+            if not certificate.revoked:
+                writer.add(certificate)
+            db.session.expunge_all()  # constant memory: nothing of a page stays loaded
+            if job is not None and (done % 20 == 0 or done == total):
+                job.meta.update(done=done, total=total)
+                job.save_meta()
+        name = secrets.token_hex(16)
+        folder = current_app.config["UPLOAD_DIR"] / name[:2]
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / name
+        writer.output(path)
+        data = path.read_bytes()
+        stored = StoredFile(
+            storage_name=f"{name[:2]}/{name}",
+            original_name=f"{_('Certificates')}-{datetime.datetime.now():%Y%m%d%H%M%S}.pdf",
+            content_type="application/pdf", size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(), purpose="certificates",
+            uploaded_by_id=user.id)
+        db.session.add(stored)
+        db.session.commit()
+    if job is not None:
+        job.meta.update(file_id=stored.id, pages=writer.pages)
+        job.save_meta()
+    return {"file_id": stored.id, "pages": writer.pages}

@@ -34,4 +34,5 @@ from models.exam import (  # noqa: F401
 )
 from models.proctoring import Snapshot  # noqa: F401
 from models.audit import AuditLog  # noqa: F401
+from models.certificate import Certificate  # noqa: F401
 from models import workflow  # noqa: F401,E402  (registers the state machine guard)

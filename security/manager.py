@@ -1,11 +1,20 @@
 """FAB's security manager, extended through its own extension points: our user model, our
 login view, the builtin roles of ``security.roles``, server-side sessions, and no token login."""
+from flask import current_app, request
 from flask_appbuilder.api import BaseApi
 from flask_appbuilder.security.sqla.manager import SecurityManager
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from models.account import AppUser
 from security import session_rules
 from security.views import AccountView, DingkaoAuthView
+
+
+def _account_tried():
+    """The account a login form names (ID number or username, as the login reads it)."""
+    name = (request.form.get("username") or "").strip().upper()
+    return f"account:{name}" if name else ""
 
 
 class NoTokenLogin(BaseApi):
@@ -27,16 +36,22 @@ class DingkaoSecurityManager(SecurityManager):
     def register_views(self):
         super().register_views()
         self.appbuilder.add_view_no_menu(AccountView)
+        if self.is_auth_limited:
+            # FAB limits the login per address; this adds the limit per account tried.
+            self.limiter.limit(current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"], methods=["POST"],
+                               key_func=_account_tried, exempt_when=lambda: not _account_tried(),
+                               scope="login-account")(self.auth_view.blueprint)
 
     def load_user(self, pk):
-        """The account of the session cookie, only while its server-side session is live."""
-        user = super().load_user(pk)
-        if user is None:
-            return None
-        if not session_rules.is_live(user.id):
+        """The account of the session cookie, only while its server-side session is live;
+        with its roles and groups in the same query (every request asks for them)."""
+        if not session_rules.is_live(int(pk)):
             session_rules.refuse_ended_session()
             return None
-        return user
+        user = self.session.scalars(
+            select(AppUser).where(AppUser.id == int(pk))
+            .options(joinedload(AppUser.roles), joinedload(AppUser.groups))).unique().first()
+        return user if user is not None and user.is_active else None
 
     def reset_password(self, userid, password):
         """FAB's own password reset (系统管理员, user list) ends the account's sessions too."""

@@ -29,6 +29,8 @@ _COMMON_STAFF = [
     ["SubjectView", READ],
     ["Home", "menu_access"],
 ]
+# 历史考核结果查询, 打印 / 批量打印 / 导出 certificates (views.certificate).
+_CERTIFICATES = "can_index|can_export|can_print|can_pdf|can_batch|can_job|menu_access"
 _ADMINISTRATION = _COMMON_STAFF + [
     ["EnrollmentView", "reject_by_administration|can_reject_form|can_export"],
     ["AdministrationView", READ + "|reset_password"],
@@ -48,6 +50,7 @@ _ADMINISTRATION = _COMMON_STAFF + [
     ["TreeImportView", "can_upload|can_template|menu_access"],
     ["Institutions|Physicians|Assessment|Administration|Exams", "menu_access"],
     ["PhysicianApi|InstitutionApi|EnrollmentApi", "can_get|can_info"],
+    ["CertificateView", _CERTIFICATES + "|can_revoke"],
 ]
 _INSTITUTION = _COMMON_STAFF + [
     ["EnrollmentView", "can_export"],
@@ -70,6 +73,7 @@ _INSTITUTION = _COMMON_STAFF + [
     ["InstitutionView", "can_list|can_show"],
     ["Institutions|Physicians|Assessment|Exams", "menu_access"],
     ["PhysicianApi|InstitutionApi|EnrollmentApi", "can_get|can_info"],
+    ["CertificateView", _CERTIFICATES],
 ]
 
 ROLE_PERMISSIONS = {
@@ -93,6 +97,7 @@ ROLE_PERMISSIONS = {
         ["SelfServiceView", "can_.*"],
         ["ExamView", "can_.*"],
         ["StudyView", "can_.*"],
+        ["CertificateView", "can_print|can_pdf"],
         ["FileView", "can_open"],
         ["AccountView", "can_.*"],
     ],

@@ -23,6 +23,7 @@ from models import (
     AppUser,
     AssessmentApplication,
     AuditLog,
+    Certificate,
     Cycle,
     CycleConfirmation,
     Department,
@@ -93,6 +94,7 @@ def actor_for(user):
 READ, CHANGE, REVIEW, REREVIEW, DECIDE = "read", "change", "review", "rereview", "decide"
 TAKE_IN = "take_in"  # 调入: any institution may take in a physician transferred out elsewhere
 MANAGE = "manage"  # the accounts of the levels below: 重置密码
+PRINT = "print"  # 打印 a passed enrollment's certificate (issuing it the first time)
 
 
 def current_actor():
@@ -264,6 +266,27 @@ def _snapshot(actor):
     return Snapshot.attempt_id.in_(attempts)
 
 
+def _enrollment_print(actor):
+    """The physician's own; the institution that included them (not the assessment institution
+    that re-reviewed); the administrations above that institution."""
+    if actor.kind == PHYSICIAN:
+        return Enrollment.physician_id == actor.physician_id
+    return _by_institution(Enrollment.institution_id)(actor)
+
+
+def _certificate(actor):
+    # The same people as for printing, on the certificate's own copy of physician and institution.
+    if actor.kind == PHYSICIAN:
+        return Certificate.physician_id == actor.physician_id
+    return _by_institution(Certificate.institution_id)(actor)
+
+
+def _certificate_revoke(actor):
+    if actor.kind == ADMINISTRATION:
+        return _by_institution(Certificate.institution_id)(actor)
+    return false()
+
+
 def _audit(actor):
     if actor.kind == ADMINISTRATION:
         return AuditLog.admin_path.like(actor.subtree)
@@ -357,7 +380,9 @@ _RULES = {
         if actor.kind == PHYSICIAN else false(),
     },
     Enrollment: {READ: _enrollment, CHANGE: _enrollment_change, REVIEW: _enrollment_review,
-                 REREVIEW: _enrollment_rereview, DECIDE: _enrollment_decide},
+                 REREVIEW: _enrollment_rereview, DECIDE: _enrollment_decide,
+                 PRINT: _enrollment_print},
+    Certificate: {READ: _certificate, DECIDE: _certificate_revoke},
     EnrollmentTally: {READ: _tally},
     Submission: {READ: _via_enrollment(Submission.enrollment_id)},
     ReviewRecord: {READ: _via_enrollment(ReviewRecord.enrollment_id)},

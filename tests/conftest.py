@@ -17,6 +17,9 @@ TMP = Path(os.environ.setdefault("DINGKAO_TEST_TMP", tempfile.mkdtemp(prefix="di
 # The test run's own var dir (embedded Redis, generated keys), never the checkout's: a `make run`
 # in the same tree keeps its server and data.
 os.environ.setdefault("DINGKAO_VAR_DIR", str(TMP / "var"))
+# Tests log the same demo accounts in again and again: the per-account login limit is off
+# unless a test sets it (tests/test_security_login.py does).
+os.environ.setdefault("LOGIN_ACCOUNT_RATE_LIMIT", "100000 per minute")
 PASSWORD = "Demo@2026"
 
 from app import create_app  # noqa: E402  (after the environment above: config reads it)

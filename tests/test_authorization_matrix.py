@@ -28,7 +28,11 @@ demo data has one, *another tenant's* record:
   refused.
 
 Rows the demo does not seed are added by the ``world`` fixture: one audit row for each of
-NX1008611, NX1008622 and NX1008633, and one message in the SMS outbox.
+NX1008611, NX1008622 and NX1008633, one message in the SMS outbox, and the records
+tests/test_authorization_matrix_actions.py acts on (exemptions at both stages, exam attempts and
+snapshots, papers and questions — some of a neighbouring province —, submitted
+assessment-institution applications, enrollments at each review stage; see
+``_seed_action_records``).
 
 ``EXPECTED_TABLE`` is the matrix itself, written out literally (it deliberately does not
 consult ``security.roles`` or ``security.scope``, which are what it checks); every cell is one
@@ -63,13 +67,20 @@ from app.extensions import db
 from models import (
     Administration,
     AppUser,
+    AssessmentApplication,
     AuditLog,
     Cycle,
     Department,
     Enrollment,
+    ExamAttempt,
+    Exemption,
     Institution,
+    Paper,
     Physician,
+    Question,
     SmsMessage,
+    Snapshot,
+    StoredFile,
 )
 from tests.conftest import csrf_token, post
 
@@ -378,10 +389,114 @@ def _audit_reason(account):
     return f"审计标记{account}"
 
 
+# The rows ``world`` adds for tests/test_authorization_matrix_actions.py, by the marks that
+# identify them (on list pages too).
+STAGED = ("NX1008611", "NX1008622", "NX1008633")
+EXAM_PAPER, SPARE_PAPER = "矩阵测评试卷", "矩阵备用试卷"
+QUESTION_STEM = "矩阵试题：医师定期考核的周期是几年"
+NEIGHBOUR = "邻省卫生健康委员会"
+NEIGHBOUR_PAPER = "邻省测评试卷"
+
+
+def exemption_mark(account, state):
+    return f"matrix-exemption-{state}-{account}"
+
+
+def attempt_started(account):
+    return datetime.datetime(2021, 6, 1, 8, int(account[-2:]))
+
+
+def snapshot_taken(account):
+    return datetime.datetime(2021, 6, 1, 9, int(account[-2:]))
+
+
+def application_submitted(account):
+    return datetime.datetime(2021, 6, 2, 10, int(account[-2:]))
+
+
+def _seed_action_records():
+    """What the action matrix acts on, put in place with ``workflow.force`` (set-up only).
+
+    NX1008622 and NX1008633 get all four of their physicians enrolled (the demo enrolls two).
+    Then, for each of NX1008611 (王医生's enrollment first), NX1008622 and NX1008633, in id
+    order: enrollment 0 awaits the exam with an exemption "pending" (the institution's stage),
+    an exam attempt and its proctoring snapshot; enrollment 1 awaits the exam with an exemption
+    "pending_assessment" (the assessment institution's stage); enrollment 2 is
+    "pending_institution_review"; enrollment 3 "pending_assessment_review". Two papers of the
+    current cycle (the attempts' one with a question, and a spare with nothing depending on it),
+    a "submitted" assessment-institution application of each of the three institutions,
+    NX1008600's first two enrollments "pending_institution_review" and
+    "pending_assessment_review", and a neighbouring province (another root of the
+    jurisdiction tree) with its own cycle and a paper with nothing depending on it. (The question
+    bank has no province: one deployment serves one province.)"""
+    from models import roster, workflow
+
+    cycle = Cycle.current()
+    set_up = "test set-up"
+    for account in ("NX1008622", "NX1008633"):
+        roster.include(db.session.query(Physician).filter_by(
+            institution_id=_institution(account).id).order_by(Physician.id).all(), cycle)
+    db.session.flush()
+    exam = Paper(cycle=cycle, name=EXAM_PAPER, kind="professional", procedure="general")
+    db.session.add_all([exam, Paper(cycle=cycle, name=SPARE_PAPER, kind="humanities",
+                                    procedure="simple")])
+    # The bank is the deployment's (one province's): a question is used by papers.
+    exam.questions.append(Question(kind="professional", type="single", stem=QUESTION_STEM,
+                                   options=["一年", "两年", "三年"], answer="B"))
+    wang = db.session.query(Physician).filter_by(name="王医生").one()
+    for account in STAGED:
+        inst = _institution(account)
+        enrollments = db.session.query(Enrollment).filter_by(institution_id=inst.id).order_by(
+            Enrollment.id).all()
+        enrollments.sort(key=lambda e: e.physician_id != wang.id)  # 王医生's first (stable)
+        first, second, third, fourth = enrollments[:4]
+        for enrollment, state in ((first, "awaiting_exam"), (second, "awaiting_exam"),
+                                  (third, "pending_institution_review"),
+                                  (fourth, "pending_assessment_review")):
+            workflow.force(enrollment, state, reason=set_up)
+        pending = Exemption(enrollment=first, condition=exemption_mark(account, "pending"),
+                            state="pending")
+        rereview = Exemption(enrollment=second, state="pending",
+                             condition=exemption_mark(account, "pending_assessment"))
+        db.session.add_all([pending, rereview])
+        db.session.flush()
+        workflow.force(rereview, "pending_assessment", reason=set_up)
+        attempt = ExamAttempt(paper=exam, enrollment=first, started_at=attempt_started(account))
+        picture = StoredFile(storage_name=f"matrix/snapshot-{account}", original_name="抓拍.jpg",
+                             content_type="image/jpeg", size=0, sha256="0" * 64,
+                             purpose="snapshot", physician_id=first.physician_id)
+        db.session.add(Snapshot(attempt=attempt, file=picture,
+                                taken_at=snapshot_taken(account)))
+        application = AssessmentApplication(institution=inst, cycle=cycle, state="draft")
+        db.session.add(application)
+        db.session.flush()
+        workflow.force(application, "submitted", reason=set_up)
+        application.submitted_at = application_submitted(account)
+    # NX1008600's own physicians, whom it reviews as a medical institution.
+    own_review, own_rereview = db.session.query(Enrollment).filter_by(
+        institution_id=_institution("NX1008600").id).order_by(Enrollment.id).all()[:2]
+    workflow.force(own_review, "pending_institution_review", reason=set_up)
+    workflow.force(own_rereview, "pending_assessment_review", reason=set_up)
+    # Another province (outside the demo province's tree) with a cycle and a paper.
+    neighbour = Administration(name=NEIGHBOUR, level="province", region_code="470000")
+    db.session.add(neighbour)
+    db.session.flush()
+    neighbour.assign_path()
+    their_cycle = Cycle(name="邻省医师定期考核周期", start_date=cycle.start_date,
+                        end_date=cycle.end_date, cutoff_date=cycle.cutoff_date,
+                        is_current=False, administration=neighbour)
+    db.session.add(Paper(cycle=their_cycle, name=NEIGHBOUR_PAPER, kind="humanities",
+                         procedure="simple"))
+    db.session.commit()
+
+
 @pytest.fixture()
 def world(province):
-    """The demo province plus the rows the demo does not seed: one audit row per institution
-    (NX1008611, NX1008622, NX1008633) and one message in the SMS outbox."""
+    """The demo province plus the rows the demo does not seed: the records of the action
+    matrix (``_seed_action_records``), then one audit row per institution (NX1008611, NX1008622
+    and NX1008633; the newest, so that they head the audit list) and one message in the SMS
+    outbox."""
+    _seed_action_records()
     for account in ("NX1008611", "NX1008622", "NX1008633"):
         inst = _institution(account)
         db.session.add(AuditLog(username="system", entity="institution", entity_id=inst.id,

@@ -69,6 +69,31 @@ def test_an_unregistered_id_number_is_told_but_rate_limited_like_the_login(provi
     assert [a.status_code for a in answers] == [400, 400, 400, 429]
 
 
+def _login_from(client, address, username, token):
+    return client.post("/login/", data={"kind": "staff", "username": username,
+                                        "password": "wrong-password", "agree": "y",
+                                        "csrf_token": token},
+                       environ_base={"REMOTE_ADDR": address})
+
+
+def test_the_login_limit_counts_per_account_and_per_address(province):
+    """A hospital's physicians behind one address all get in; one account tried from many
+    addresses meets its own limit."""
+    app = create_app({**_config(), "AUTH_RATE_LIMIT": "100 per minute",
+                      "LOGIN_ACCOUNT_RATE_LIMIT": "3 per minute", "LOGIN_MAX_FAILURES": 100})
+    client = app.test_client()
+    token = csrf_token(client)
+    one_address = [_login_from(client, "10.1.1.1", name, token).status_code
+                   for name in ("NX1008611", "NX1008622", "NX1008633", "NX1008600",
+                                "province", "city")]
+    assert 429 not in one_address
+    # "nx1008644 " is the same account as "NX1008644": the name is read as the login reads it.
+    many_addresses = [_login_from(client, f"10.2.0.{n}", name, token).status_code
+                      for n, name in enumerate(("NX1008644", "nx1008644 ", "NX1008644",
+                                                "NX1008644"))]
+    assert many_addresses == [400, 400, 400, 429]
+
+
 # --- captcha ------------------------------------------------------------------------------
 
 

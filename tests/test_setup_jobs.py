@@ -113,3 +113,17 @@ def test_a_job_whose_work_horse_is_killed_runs_again(province, redis, tmp_path):
     assert (tmp_path / MARKER).exists()
     assert job.get_status() == JobStatus.FINISHED and job.return_value() == "done"
     assert job.retries_left == 2
+
+
+def test_a_certificate_batch_is_queued_with_retries(as_role, redis):
+    from tests.test_certificate import _token, passed
+
+    enrollment = passed("王医生")
+    hospital = as_role("institution")
+    response = hospital.post("/certificates/batch", data={
+        "csrf_token": _token(hospital), "rowid": [enrollment.id]})
+    assert response.status_code == 302
+    job_id = response.headers["Location"].rstrip("/").rsplit("/", 1)[1]
+    job = Job.fetch(job_id, connection=jobs.connection())
+    assert job.retries_left == 3
+    jobs.queue().empty()

@@ -2,8 +2,8 @@
 
 
 def register_views(appbuilder):
-    from views import (api, console, exam, institution, question_bank, review, selfservice,
-                       study)
+    from views import (api, certificate, console, exam, institution, question_bank, review,
+                       selfservice, study)
 
     from flask_babel import lazy_gettext as _l
 
@@ -16,3 +16,4 @@ def register_views(appbuilder):
     exam.register(appbuilder)
     appbuilder.add_view_no_menu(study.StudyView)
     api.register(appbuilder)
+    certificate.register(appbuilder)

@@ -57,16 +57,23 @@ class ScopedModelView(ModelView):
         self.after_insert(item)
         scope.ensure_in_scope(item)
 
+    # The row as stored must be the actor's to change, not only the row as edited (else a
+    # record one may only read, another province's paper, could be edited into one's own). It
+    # is checked before FAB fills the record from the form: FAB's own hooks run after that,
+    # and turn any exception, a 404 too, into a flash.
+    def _edit(self, pk):
+        scope.require(scope.current_actor(), scope.CHANGE, self.datamodel.obj, pk)
+        return super()._edit(pk)
+
+    def _delete(self, pk):
+        scope.require(scope.current_actor(), scope.CHANGE, self.datamodel.obj, pk)
+        return super()._delete(pk)
+
     def pre_update(self, item):
-        # The row as stored must be the actor's to change, not only the row as edited: else a
-        # record one may only read (another province's paper) could be edited into one's own.
-        with db.session.no_autoflush:
-            scope.require(scope.current_actor(), scope.CHANGE, type(item), item.id)
         self.before_save(item)
         scope.ensure_in_scope(item)
 
     def pre_delete(self, item):
-        scope.require(scope.current_actor(), scope.CHANGE, type(item), item.id)
         self.before_delete(item)
 
     def before_save(self, item):

@@ -204,9 +204,15 @@ class SelfServiceView(BaseView):
     @has_access
     def results(self):
         physician = self._physician()
+        from models import certificate as results
+
         history = db.session.query(Enrollment).filter_by(physician_id=physician.id).order_by(
             Enrollment.id.desc()).all()
-        return self._page("results.html", history=history, state_text=ef.state_text)
+        return self._page("results.html", history=history, state_text=ef.state_text,
+                          papers={e.id: results.paper_rows(e) for e in history},
+                          reasons={e.id: results.failure_reason(e) for e in history},
+                          certificates={c.enrollment_id: c for e in history
+                                        for c in e.certificates})
 
     @expose("/faq")
     @has_access

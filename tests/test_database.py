@@ -1,0 +1,23 @@
+"""The database as the app sets it up: SQLite files in write-ahead-log mode, and planner
+statistics refreshed by ``analyze`` (run after migrations, bulk loads and a retally)."""
+from sqlalchemy import text
+
+from app.extensions import analyze, db
+
+
+def test_a_sqlite_file_is_in_write_ahead_log_mode(province):
+    if db.engine.dialect.name != "sqlite":
+        assert db.engine.dialect.name == "postgresql"
+        return
+    with db.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_analyze_leaves_statistics_for_the_planner(province):
+    analyze()
+    if db.engine.dialect.name == "sqlite":
+        tables = set(db.session.scalars(text("SELECT DISTINCT tbl FROM sqlite_stat1")))
+    else:
+        tables = set(db.session.scalars(text(
+            "SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL")))
+    assert {"enrollment", "physician", "institution"} <= tables
