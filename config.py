@@ -36,6 +36,12 @@ class Config:
     # An export's file is downloadable for this long, then deleted (models.reports).
     EXPORT_TTL_HOURS = float(os.environ.get("EXPORT_TTL_HOURS", 24))
     # Files uploaded by users live here, never under a static folder.
+    # A job whose run fails (its work-horse killed by a service manager or the kernel, an
+    # error) runs again up to JOB_RETRIES times, after these many seconds.
+    JOB_RETRIES = int(os.environ.get("JOB_RETRIES", 3))
+    JOB_RETRY_INTERVALS = os.environ.get("JOB_RETRY_INTERVALS", "10,30,60")
+    # Files uploaded by users live here, never under a static folder; the web processes and
+    # the workers must share it (workers write the exports there).
     UPLOAD_DIR = Path(os.environ.get("UPLOAD_DIR", VAR_DIR / "uploads"))
 
     # Schema is owned by migrations; FAB must not create tables on its own.
@@ -69,7 +75,11 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     # Cookies sent over HTTPS only (and HSTS, security.headers): on in production, which is
     # served over HTTPS; off for the embedded demo on http://127.0.0.1.
-    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
+    # HTTPS: the site is served over HTTPS (behind the TLS reverse proxy, deploy/nginx); set by
+    # PRODUCTION too. Either turns on Secure cookies and HSTS.
+    HTTPS = _env_bool("HTTPS", PRODUCTION)
+    PREFERRED_URL_SCHEME = "https" if HTTPS else "http"
+    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", HTTPS)
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
     REMEMBER_COOKIE_HTTPONLY = True
     # A login ends after this many minutes without a request (等保: session idle timeout), at
@@ -87,7 +97,12 @@ class Config:
     # tried from many addresses meets the account limit (and the lockout, and the captcha).
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "300 per minute")
     LOGIN_ACCOUNT_RATE_LIMIT = os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "10 per minute")
-    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    # Where the login limits count. Unset: the Redis of REDIS_URL when there is one, so that
+    # every gunicorn worker counts together; memory (one process) for the embedded demo.
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or None
+    # Reverse proxies in front of the app that set X-Forwarded-For/-Proto/-Host (nginx: 1).
+    # 0 (the default) trusts no such header: anyone could claim any address otherwise.
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", 0))
     RATELIMIT_HEADERS_ENABLED = True
     INITIAL_PASSWORD = "666666"
 

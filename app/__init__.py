@@ -21,6 +21,8 @@ def create_app(overrides=None):
     logging.basicConfig(level=app.config.get("LOG_LEVEL", logging.INFO))
     _prepare_dirs(app)
     _check_secret_key(app)
+    _choose_rate_limit_storage(app)
+    _trust_proxies(app)
 
     from flask_appbuilder import AppBuilder
 
@@ -95,6 +97,30 @@ def _stored_secret_key():
         finally:
             os.unlink(scratch)
     return path.read_text().strip()
+
+
+def _choose_rate_limit_storage(app):
+    """The login limit counts per address in one store for all the web processes: the Redis of
+    REDIS_URL when there is one (each gunicorn worker counting alone in its memory would let
+    N times the limit through), memory for the embedded demo's single process."""
+    if app.config.get("RATELIMIT_STORAGE_URI"):
+        return
+    url = app.config.get("REDIS_URL") or ""
+    if url.startswith("unix://"):
+        url = "redis+" + url  # the limits library's name for Redis over a socket
+    app.config["RATELIMIT_STORAGE_URI"] = url or "memory://"
+
+
+def _trust_proxies(app):
+    """Behind TRUSTED_PROXIES reverse proxies, the client's address, scheme and host are the
+    ones the nearest proxies put in X-Forwarded-*: the login limit and the audit then see
+    the client, not the proxy. With 0 those headers are ignored (anyone can send them)."""
+    count = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if count > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count,
+                                x_port=count)
 
 
 def _prepare_dirs(app):

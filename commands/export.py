@@ -61,3 +61,12 @@ def requeued(export_id):
     if export is not None:
         export.status, export.reason, export.finished_at = EXPORT_STATUS.QUEUED, None, None
         export.rows_done = 0
+
+
+@command
+def failed_in_worker(export_id, reason):
+    """Its job failed for good where the export could not say so itself (a work-horse killed
+    on each try): the record says 失败 and why."""
+    export = db.session.get(ExportJob, export_id)
+    if export is not None and export.status not in (EXPORT_STATUS.DONE, EXPORT_STATUS.FAILED):
+        export.status, export.reason, export.finished_at = EXPORT_STATUS.FAILED, reason, now()

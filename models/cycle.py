@@ -58,6 +58,23 @@ class Cycle(Model):
             raise WindowClosed(_("There is no assessment cycle in progress"))
         return cycle
 
+    def check(self):
+        """Before a cycle is saved: a name, dates in order, and at most one current cycle (the
+        one marked current now; the province's others stop being current)."""
+        from app.extensions import db
+
+        self.name = (self.name or "").strip()
+        if not self.name:
+            raise Refused(_("Please enter the name"))
+        if self.administration_id is None:
+            raise Refused(_("Assessment cycles are set by the provincial administration"))
+        if self.start_date and self.end_date and self.start_date > self.end_date:
+            raise Refused(_("The start date cannot be after the end date"))
+        if self.is_current:
+            db.session.query(Cycle).filter(Cycle.is_current.is_(True),
+                                           Cycle.id != (self.id or -1)).update(
+                {Cycle.is_current: False}, synchronize_session=False)
+
     def window(self, kind):
         return next((w for w in self.windows if w.kind == kind), None)
 
@@ -97,8 +114,20 @@ class ScheduleWindow(Model):
         return self.start_date <= today <= self.end_date
 
     def check(self):
+        from app.extensions import db
+
+        if self.kind not in WINDOW_KIND:
+            raise Refused(_("Please choose the stage"))
         if self.start_date and self.end_date and self.start_date > self.end_date:
             raise Refused(_("The start date cannot be after the end date"))
+        cycle_id = self.cycle.id if self.cycle is not None else self.cycle_id
+        with db.session.no_autoflush:  # this window is not complete yet
+            clash = db.session.query(ScheduleWindow.id).filter(
+                ScheduleWindow.cycle_id == cycle_id, ScheduleWindow.kind == self.kind,
+                ScheduleWindow.id != (self.id or -1)).first()
+        if clash:
+            raise Refused(_("%(stage)s is already scheduled in this cycle: edit it instead",
+                            stage=WINDOW_KIND.label(self.kind)))
 
     @property
     def kind_label(self):

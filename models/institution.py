@@ -107,9 +107,6 @@ class Institution(Model):
     def check(self):
         """Before an institution is saved: its administration (and so its place in the tree),
         an assessment institution that is one, and, when new, an account nobody has."""
-        from app.extensions import db
-        from models.account import AppUser
-
         if self.administration is None:
             raise Refused(_("Please choose the competent administration"))
         self.admin_path = self.administration.path
@@ -118,18 +115,19 @@ class Institution(Model):
         if chosen is not None and (not chosen.is_assessment or chosen is self):
             raise Refused(_("The assigned assessment institution must be another institution "
                             "that is already an assessment institution"))
-        if self.id is None and db.session.query(AppUser.id).filter_by(
-                username=self.account).first():
-            raise Refused(_('The account "%(account)s" is already in use',
-                            account=self.account))
+        if self.id is None:
+            from models.jurisdiction import check_new_account
+
+            check_new_account(self.account)
 
     def open_account(self, user=None):
         """A new institution's login: its account, the initial password, forced change."""
         from models.audit import record as audit
         from security import accounts, roles
 
-        accounts.create_account(self.account, [roles.INSTITUTION], name=self.name,
-                                institution=self)
+        # An assessment institution is also a medical institution: its account holds both.
+        names = [roles.INSTITUTION] + ([roles.ASSESSMENT] if self.is_assessment else [])
+        accounts.create_account(self.account, names, name=self.name, institution=self)
         audit("institution", self.id, "create", institution=self, user=user)
 
     @property

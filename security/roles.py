@@ -52,6 +52,8 @@ _ADMINISTRATION = _COMMON_STAFF + [
     ["SnapshotView", READ],
     ["AuditLogView", READ],
     ["AssessmentApplicationView", READ + "|approve|reject|can_reject"],
+    # 管辖关系导入: the administrations and institutions below, with their accounts.
+    ["TreeImportView", "can_upload|can_template|menu_access"],
     ["Institutions|Physicians|Assessment|Administration|Exams", "menu_access"],
     ["PhysicianApi|InstitutionApi|EnrollmentApi", "can_get|can_info"],
     ["CertificateView", _CERTIFICATES + "|can_revoke"],

@@ -134,6 +134,19 @@ class ScopedModelView(ModelView):
         return action.func(self._scoped_items(request.form.getlist("rowid")))
 
 
+def xlsx_download(data, filename):
+    """An Excel file (a template, an export) as a download named ``filename`` (any language)."""
+    from urllib.parse import quote
+
+    from flask import make_response
+
+    response = make_response(data)
+    response.headers["Content-Type"] = (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"
+    return response
+
+
 def attempt(call):
     """Run a command: (its result, None), or (None, the refusal's message for the user)."""
     try:

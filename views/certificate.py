@@ -145,10 +145,9 @@ class CertificateView(BaseView):
         if error is not None:
             flash(error, "danger")
             return _back()
-        job = jobs.queue().enqueue(jobs.print_certificates, g.user.id, certificate_ids,
-                                   _base_url(), str(get_locale()), job_timeout=3600,
-                                   meta={"user_id": g.user.id, "done": 0,
-                                         "total": len(certificate_ids)})
+        job = jobs.enqueue(jobs.print_certificates, g.user.id, certificate_ids, _base_url(),
+                           str(get_locale()), meta={"user_id": g.user.id, "done": 0,
+                                                    "total": len(certificate_ids)})
         return redirect(url_for(".job", job_id=job.id))
 
     @expose("/jobs/<job_id>")

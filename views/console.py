@@ -10,7 +10,11 @@ from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.filters import FilterEqual, FilterRelationOneToManyEqual
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+from wtforms import BooleanField, StringField
+from wtforms.validators import DataRequired
 
+from app.extensions import db
 from models import (
     Administration,
     AssessmentApplication,
@@ -25,26 +29,56 @@ from models import (
     Snapshot,
     Subject,
 )
+from models.base import Refused
+from models.cycle import WINDOW_KIND
 from models.institution import INSTITUTION_GRADE, INSTITUTION_LEVEL, INSTITUTION_TYPE
+from models.jurisdiction import ADMIN_LEVEL
 from security import scope
 from views.base import ConsoleView, ResetPasswordMixin, scoped
 
 
 class AdministrationView(ResetPasswordMixin, ConsoleView):
+    """行政机构: the tree province → cities → districts, each node with its account."""
+
     datamodel = scoped(Administration)
     list_title = show_title = _l("Administrations")
-    list_columns = ["name", "level_label", "parent", "contact", "phone"]
-    show_columns = ["name", "level_label", "region_code", "parent", "contact", "phone"]
-    add_columns = edit_columns = ["name", "level", "region_code", "parent", "contact", "phone"]
+    add_title = _l("Add administration")
+    edit_title = _l("Edit administration")
+    list_columns = ["name", "level_label", "parent", "account", "contact", "phone"]
+    show_columns = ["name", "level_label", "region_code", "parent", "account", "contact",
+                    "phone"]
+    add_columns = ["name", "level", "region_code", "parent", "account", "contact", "phone"]
+    edit_columns = ["name", "region_code", "contact", "phone"]
     search_columns = ["name", "level"]
+    choice_fields = {"level": ADMIN_LEVEL}
+    add_form_extra_fields = {
+        "account": StringField(_l("Account"),
+                               validators=[DataRequired(_l("This field is required"))],
+                               widget=BS3TextFieldWidget(),
+                               description=_l("The login of this administration; its initial "
+                                              "password is 666666, changed at the first "
+                                              "login")),
+    }
+    label_columns = {"account": _l("Account"), "parent": _l("Superior administration")}
 
     account_link = "administration_id"
 
     def audit_place(self, item):
         return {"admin_path": item.path}
 
+    def before_save(self, item):
+        actor = scope.current_actor()
+        if item.id is None and actor.kind == scope.ADMINISTRATION and item.parent is None:
+            raise Refused(_("Please choose the superior administration"))
+        item.check()
+
     def after_insert(self, item):
         item.assign_path()
+        item.open_account()
+
+    def post_add(self, item):
+        flash(_("Account %(account)s created, its initial password is 666666",
+                account=item.account), "success")
 
 
 class FilterUnassigned(BaseFilter):
@@ -171,27 +205,48 @@ class SubjectView(ConsoleView):
 
 
 class CycleView(ConsoleView):
+    """考核周期: set by the province; the one marked current is the cycle in progress."""
+
     datamodel = scoped(Cycle)
     list_title = show_title = _l("Assessment cycles")
+    add_title = _l("Add assessment cycle")
+    edit_title = _l("Edit assessment cycle")
     list_columns = ["name", "start_date", "end_date", "cutoff_date", "is_current"]
     add_columns = edit_columns = ["name", "start_date", "end_date", "cutoff_date", "is_current"]
+    # A checkbox: unticked is a valid answer (FAB would make the NOT NULL column required).
+    add_form_extra_fields = edit_form_extra_fields = {
+        "is_current": BooleanField(_l("Current cycle")),
+    }
 
     def before_save(self, item):
         actor = scope.current_actor()
         if item.administration_id is None and actor.admin_path:
             root_id = int(actor.admin_path.strip("/").split("/")[0])
             item.administration_id = root_id
+        item.check()
 
 
 class ScheduleWindowView(ConsoleView):
+    """时间安排: each stage's window in a cycle."""
+
     datamodel = scoped(ScheduleWindow)
 
     list_title = show_title = _l("Schedule")
+    add_title = _l("Add schedule window")
+    edit_title = _l("Edit schedule window")
     list_columns = ["cycle", "kind_label", "start_date", "end_date"]
     add_columns = edit_columns = ["cycle", "kind", "start_date", "end_date"]
+    choice_fields = {"kind": WINDOW_KIND}
+    label_columns = {"kind": _l("Stage")}
 
     def before_save(self, item):
-        item.check()
+        try:
+            item.check()
+        except Refused:
+            if item.id is None and item.cycle is not None:
+                with db.session.no_autoflush:  # the form put it among the cycle's windows
+                    item.cycle.windows.remove(item)
+            raise
 
 
 class ExemptionView(ConsoleView):
@@ -347,6 +402,9 @@ def register(appbuilder):
     add(AdministrationView, "AdministrationView", label=_l("Administrations"),
         icon="fa-university", category="Administration",
         category_label=_l("Administration"))
+    from views import tree
+
+    tree.register(appbuilder)
     add(CycleView, "CycleView", label=_l("Assessment cycles"), icon="fa-calendar",
         category="Administration")
     add(ScheduleWindowView, "ScheduleWindowView", label=_l("Schedule"), icon="fa-clock",

@@ -73,9 +73,14 @@ def _mine():
 
 def rows_of(exports):
     from app import jobs
+    from commands import export as exporting
 
     rows = []
     for export in exports:
+        if export.status not in FINISHED and export.rq_job_id:
+            reason = jobs.failed_for_good(export.rq_job_id)
+            if reason:
+                exporting.failed_in_worker(export.id, reason)
         done, total = export.rows_done, export.rows_total
         if export.status == EXPORT_STATUS.RUNNING:
             live = jobs.export_progress(export.id)

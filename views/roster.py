@@ -1,9 +1,7 @@
 """医师管理: the roster list with the manual's filters and tabs, 允许报名 / 取消报名 / 新增医师 /
 调离 / 调入 / 删除 / 查看 / 重置密码. The rules are in ``models.roster``; these views translate
 HTTP to those calls and back."""
-from urllib.parse import quote
-
-from flask import flash, make_response, redirect, request, url_for
+from flask import flash, redirect, request, url_for
 from flask_appbuilder import BaseView, action, expose
 from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
 from flask_appbuilder.models.filters import BaseFilter
@@ -21,7 +19,7 @@ from models import roster
 from models.enrollment import ENROLLMENT_STATE
 from models.physician import GENDER, PHYSICIAN_LEVEL, PRACTICE_CATEGORY, TRANSFER_REASON
 from security import idcard, scope
-from views.base import ConsoleView, ResetPasswordMixin, attempt, scoped
+from views.base import ConsoleView, ResetPasswordMixin, attempt, scoped, xlsx_download
 
 
 class FilterIdNumber(BaseFilter):
@@ -235,12 +233,8 @@ class RosterImportView(BaseView):
         institution = scope.acting_institution()
         departments = db.session.scalars(select(Department).where(
             Department.institution_id == institution.id, Department.enabled.is_(True))).all()
-        response = make_response(roster_import.template_bytes(departments))
-        response.headers["Content-Type"] = (
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-        name = quote(_("Physician import template") + ".xlsx")
-        response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{name}"
-        return response
+        return xlsx_download(roster_import.template_bytes(departments),
+                             _("Physician import template") + ".xlsx")
 
     @expose("/", methods=["GET", "POST"])
     @has_access
