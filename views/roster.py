@@ -67,6 +67,7 @@ class PhysicianView(ResetPasswordMixin, ConsoleView):
     datamodel = scoped(Physician)
     list_title = show_title = _l("Physician list")
     add_title = _l("Add physician")
+    edit_title = _l("Edit physician")
     list_columns = [
         "department", "name", "masked_id_number", "practice_category_label", "level_label",
         "certificate_date", "first_registration_date", "roster_status_label",
