@@ -103,6 +103,12 @@ class ScopedModelView(ModelView):
         model = self.datamodel.obj
         return scope.require_all(scope.current_actor(), scope.READ, model, pks)
 
+    def _get_list_widget(self, **kwargs):
+        # Each row's own actions (取消报名, 调离, 重置密码…): labelled buttons on the row.
+        kwargs.setdefault("row_actions", {key: action for key, action in self.actions.items()
+                                          if action.single})
+        return super()._get_list_widget(**kwargs)
+
     def _action_or_403(self, name):
         action = self.actions.get(name)
         if action is None:
