@@ -62,7 +62,7 @@ SKIP = re.compile(r"/logout|/lang/|\.xlsx|/download|/action/|/delete/|/start$|/s
 ALLOWED_LATIN = re.compile(
     r"NX\d+|\d{14,17}[\dXx]|\b\d+[Xx]\b|\b(?:jpg|jpeg|png|pdf|PDF|JPG|PNG|JPEG|xlsx|Excel|MB|KB"
     r"|Demo|X)\b|[\w.+-]+@[\w-]+\.[\w.]+|[\w\u4e00-\u9fff-]+\.(?:jpg|jpeg|png|pdf|xlsx)"
-    r"|\d*(?:MB|KB)|(?<![A-Za-z])(?:[A-F]{1,6}|CT|admin|ops|province|city|district)(?![A-Za-z])")
+    r"|\d*(?:MB|KB)|(?<![A-Za-z])(?:[A-F]{1,6}|CT|CSRF|admin|ops|province|city|district)(?![A-Za-z])")
 LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
 # Every text the user can read: visible or not (a dialog, a hidden menu, a screen-reader

@@ -327,7 +327,12 @@ def register_error_pages(app):
                 request.path.startswith("/api/") or request.is_json
                 or request.accept_mimetypes.best == "application/json"):
             return error
+        from flask_wtf.csrf import CSRFError
+
         title, text = ERROR_TEXTS[error.code]
+        if isinstance(error, CSRFError):
+            text = _l("The page has expired or did not come from this site (CSRF token "
+                      "missing or wrong): go back, reload it and try again.")
         size = (app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
         return render_template("error.html", code=error.code, title=title,
                                text=str(text) % {"size": size},
