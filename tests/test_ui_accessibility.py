@@ -58,7 +58,7 @@ def test_main_pages_have_no_critical_accessibility_violation(account, chromium, 
             with capsys.disabled():
                 print(f"\n[axe] {account or 'anonymous'} {path}: "
                       f"{sum(v['impact'] == 'critical' for v in violations)} critical, "
-                      f"{len(serious)} serious {[v['id'] for v in serious]}")
+                      f"{len(serious)} serious {[(v['id'], v['nodes']) for v in serious]}")
     finally:
         context.close()
     assert not critical, "critical accessibility violations:\n  - " + "\n  - ".join(critical)
