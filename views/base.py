@@ -107,6 +107,10 @@ class ScopedModelView(ModelView):
         # Each row's own actions (取消报名, 调离, 重置密码…): labelled buttons on the row.
         kwargs.setdefault("row_actions", {key: action for key, action in self.actions.items()
                                           if action.single})
+        # 新增医师, 新增科室…: the add button says what it adds.
+        # (FAB's own default title is English "Add …": then the button says 新增.)
+        title = str(self.add_title or "")
+        kwargs.setdefault("add_label", None if title.startswith("Add ") else title or None)
         return super()._get_list_widget(**kwargs)
 
     def _action_or_403(self, name):

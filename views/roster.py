@@ -66,6 +66,7 @@ def _id_number_free(form, field):
 class PhysicianView(ResetPasswordMixin, ConsoleView):
     datamodel = scoped(Physician)
     list_title = show_title = _l("Physician list")
+    list_template = "roster/list.html"
     add_title = _l("Add physician")
     edit_title = _l("Edit physician")
     list_columns = [
