@@ -41,6 +41,9 @@ ROLES = {
     "physician": None,
 }
 MAX_PAGES = 90  # per role: a guard against a crawl that never ends
+# Actions whose button opens a page asking for a reason (nothing changes until it is sent).
+FORM_ACTIONS = ("cancel_enrollment", "transfer_out", "reject", "reject_by_administration",
+                "decline_makeup")
 
 # Flask-AppBuilder's own user/role administration (系统管理员 only): FAB's pages, whose texts and
 # permission names are FAB's; not crawled (see the issue's note).
@@ -356,11 +359,17 @@ class Guard:
         opened and left, confirmations read and cancelled."""
         page = self.page
         # A show page's action bar, or the first row of a list (its buttons and delete).
+        # Pressed: deletes and actions that ask first (the question is read, then cancelled),
+        # and actions that open a page (a reason form). Actions that act at once are not.
+        safe = ", ".join(f"{tag}[data-confirm], {tag}[data-action='{name}']"
+                         for tag in ("a[id^='btn-action-']", "form.dk-row-action button")
+                         for name in FORM_ACTIONS)
+
         def buttons():
             if page.locator("td.dk-row-actions").count():
                 return page.locator("td.dk-row-actions").first.locator(
-                    "a[id^='btn-delete-'], form.dk-row-action button")
-            return page.locator("a[id^='btn-action-'], a[id^='btn-delete-']")
+                    f"a[id^='btn-delete-'], {safe}")
+            return page.locator(f"a[id^='btn-delete-'], {safe}")
 
         count = buttons().count()
         for index in range(count):
