@@ -169,3 +169,18 @@ def test_every_page_says_it_is_chinese(as_role):
     for role, url in (("institution", "/"), ("institution", "/physicianview/list/"),
                       ("physician", "/me/")):
         assert '<html lang="zh-CN">' in as_role(role).get(url).get_data(as_text=True), url
+
+
+def test_a_related_record_in_a_cell_reads_by_its_name_not_as_a_python_object(province):
+    import datetime
+
+    from models import Department
+    from views.base import _display
+
+    departments = db.session.query(Department).order_by(Department.id).limit(2).all()
+    assert _display(departments[0]) == departments[0].name
+    assert _display(departments) == "、".join(d.name for d in departments)
+    enrollment = db.session.query(Enrollment).first()
+    assert _display(enrollment) == enrollment.physician.name
+    assert _display(datetime.datetime(2026, 5, 1, 9, 30, 15, 123456)) == "2026-05-01 09:30"
+    assert _display(None) == "" and _display(True) == "是"
