@@ -184,3 +184,25 @@ def test_a_related_record_in_a_cell_reads_by_its_name_not_as_a_python_object(pro
     assert _display(enrollment) == enrollment.physician.name
     assert _display(datetime.datetime(2026, 5, 1, 9, 30, 15, 123456)) == "2026-05-01 09:30"
     assert _display(None) == "" and _display(True) == "是"
+
+
+def test_account_pages_lead_home_and_to_each_other(as_role):
+    doctor = as_role("physician")
+    password = doctor.get("/account/password").get_data(as_text=True)
+    assert 'href="/" id="back-home"' in password and 'href="/account/mobile"' in password
+    mobile = doctor.get("/account/mobile").get_data(as_text=True)
+    assert 'href="/" id="back-home"' in mobile and 'href="/account/password"' in mobile
+
+
+def test_the_agreement_stays_ticked_after_a_failed_login(client):
+    from tests.conftest import login
+
+    failed = login(client, "NX1008611", password="wrong-password")
+    assert failed.status_code == 400
+    assert re.search(r'id="agree" value="y"\s+checked', failed.get_data(as_text=True))
+
+
+def test_the_roster_has_the_manuals_tabs_and_a_labelled_add_button(as_role):
+    page = as_role("institution").get("/physicianview/list/").get_data(as_text=True)
+    assert ">未确认参加报名<" in page and ">已确认参加<" in page
+    assert re.search(r'id="btn-add">\s*<i class="fa fa-plus" aria-hidden="true"></i> 新增医师', page)
