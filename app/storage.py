@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from flask import current_app, send_file
 from flask_babel import gettext as _
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app.extensions import db
 from models.base import Refused
@@ -35,6 +35,9 @@ class UploadRefused(Refused):
 class Policy:
     kinds: tuple
     max_bytes: int
+    # Images over max_bytes are made smaller (a phone photo of 5 MB) instead of refused; other
+    # kinds (a PDF) are still refused over the limit.
+    shrink: bool = False
 
     def describe(self):
         kinds = "/".join(_LABELS[k] for k in self.kinds)
@@ -43,8 +46,12 @@ class Policy:
 
 
 ATTACHMENT = Policy((PDF, JPEG, PNG), 10 * 1024 * 1024)
-PHOTO = Policy((JPEG, PNG), 2 * 1024 * 1024)
-LICENCE = Policy((JPEG, PNG, PDF), 3 * 1024 * 1024)
+PHOTO = Policy((JPEG, PNG), 2 * 1024 * 1024, shrink=True)
+LICENCE = Policy((JPEG, PNG, PDF), 3 * 1024 * 1024, shrink=True)
+# The largest image a shrinking policy reads before making it smaller (a phone's photo).
+SHRINK_INPUT_BYTES = 15 * 1024 * 1024
+# Sides tried, largest first, until a shrunk image fits its policy.
+SHRINK_SIDES = (3000, 2400, 1800, 1200, 900, 600)
 
 
 def sniff(data):
@@ -58,8 +65,10 @@ def sniff(data):
     return None
 
 
-def _reencode(data, kind):
-    """Decode and write the image again: drops EXIF and anything hidden after the pixels."""
+def _reencode(data, kind, max_bytes=None):
+    """Decode and write the image again: drops EXIF and anything hidden after the pixels. The
+    EXIF orientation is applied first (a phone's portrait photo stays upright); with
+    ``max_bytes`` an image larger than that is scaled down until it fits."""
     try:
         with warnings.catch_warnings():
             # Pillow warns between MAX_IMAGE_PIXELS and twice that: a refusal here too.
@@ -71,17 +80,32 @@ def _reencode(data, kind):
                 raise UploadRefused(_("The image is too large, please compress it and upload it "
                                       "again"))
             image.load()
-            out = io.BytesIO()
-            if kind == JPEG:
-                image.convert("RGB").save(out, format="JPEG", quality=90)
-            else:
-                image.save(out, format="PNG")
+            image = ImageOps.exif_transpose(image)
+            encoded = _encode(image, kind)
+            for side in SHRINK_SIDES if max_bytes else ():
+                if len(encoded) <= max_bytes:
+                    break
+                smaller = image.copy()
+                smaller.thumbnail((side, side))
+                encoded = _encode(smaller, kind, quality=85)
+            if max_bytes and len(encoded) > max_bytes:
+                raise UploadRefused(_("The image is too large, please compress it and upload "
+                                      "it again"))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise UploadRefused(_("The image is too large, please compress it and upload it "
                               "again")) from None
     except (UnidentifiedImageError, OSError, SyntaxError):
         raise UploadRefused(_("The image is damaged or in a wrong format, please upload it "
                               "again")) from None
+    return encoded
+
+
+def _encode(image, kind, quality=90):
+    out = io.BytesIO()
+    if kind == JPEG:
+        image.convert("RGB").save(out, format="JPEG", quality=quality)
+    else:
+        image.save(out, format="PNG", optimize=True)
     return out.getvalue()
 
 
@@ -90,18 +114,19 @@ def save_upload(upload, policy, purpose, *, institution_id=None, physician_id=No
     """Check and store a werkzeug FileStorage; returns the StoredFile (added, not committed)."""
     if upload is None or not upload.filename:
         raise UploadRefused(_("Please choose the file to upload"))
-    data = upload.read(policy.max_bytes + 1)
-    if len(data) > policy.max_bytes:
+    limit = SHRINK_INPUT_BYTES if policy.shrink else policy.max_bytes
+    data = upload.read(limit + 1)
+    kind = sniff(data)
+    if len(data) > limit or (len(data) > policy.max_bytes and kind not in (JPEG, PNG)):
         raise UploadRefused(_("The file is too large, please upload a file of %(policy)s",
                               policy=policy.describe()))
     if not data:
         raise UploadRefused(_("The file is empty, please choose another"))
-    kind = sniff(data)
     if kind not in policy.kinds:
         raise UploadRefused(_("Wrong file format, please upload a file of %(policy)s",
                               policy=policy.describe()))
     if kind in (JPEG, PNG):
-        data = _reencode(data, kind)
+        data = _reencode(data, kind, policy.max_bytes if policy.shrink else None)
     return _store_bytes(data, kind, upload.filename, purpose, institution_id=institution_id,
                         physician_id=physician_id, uploaded_by_id=uploaded_by_id)
 

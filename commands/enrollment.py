@@ -69,11 +69,16 @@ def _text(form, name, limit=128):
 
 @command
 def save_step(actor, number, form, files):
-    """Save one of the five steps (the form as posted) and mark it done."""
+    """Save one of the five steps (the form as posted) and mark it done. A step saved but not
+    complete yet (a paper licence with one of its two pages) is kept, left not done, and the
+    message saying what is missing is returned."""
     physician, enrollment = _locked_editable(actor)
-    _STEPS[number](physician, enrollment, form, files, actor)
+    missing = _STEPS[number](physician, enrollment, form, files, actor)
+    if missing:
+        enrollment.completed_steps = (enrollment.completed_steps or 0) & ~(1 << (number - 1))
+        return missing
     ef.mark_step_done(enrollment, number)
-    return enrollment
+    return None
 
 
 def _save_basic(physician, enrollment, form, files, actor):
@@ -144,7 +149,12 @@ def _save_practice(physician, enrollment, form, files, actor):
     db.session.flush()
     have = db.session.query(StoredFile).filter_by(physician_id=physician.id,
                                                   purpose="licence").count()
-    ef.check_licence_pages(kind, have)
+    # Pages may come one at a time (a phone picks one photo): what came is kept.
+    try:
+        ef.check_licence_pages(kind, have)
+    except ef.EnrollmentRefused as missing:
+        return str(missing)
+    return None
 
 
 def _save_experience(physician, enrollment, form, files, actor):

@@ -34,6 +34,8 @@ EXPORT_STATUS = ChoiceSet(
     ("failed", _l("Job failed")),
 )
 FINISHED = (EXPORT_STATUS.DONE, EXPORT_STATUS.FAILED)
+# The cycle's result of an enrollment (合格 / 不合格), as lists and exports show it.
+RESULT = ChoiceSet(("pass", _l("Passed")), ("fail", _l("Failed")))
 
 
 class ExportJob(Model):
@@ -258,7 +260,7 @@ def _enrollment_progress():
     from models.enrollment import ENROLLMENT_STATE, PROCEDURE
     from models.physician import PHYSICIAN_LEVEL, PRACTICE_CATEGORY
 
-    result = ChoiceSet(("pass", _l("Passed")), ("fail", _l("Failed")))
+    result = RESULT
 
     def ids(actor, args):
         from models.progress import enrollment_ids

@@ -1,5 +1,7 @@
 """The console's base pieces: a data interface that scopes every query, and a ModelView that
 re-checks scope where FAB fetches by id on its own (actions) or writes (add, edit)."""
+import datetime
+
 from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder import ModelView, action, expose
 from flask_appbuilder.models.sqla.interface import SQLAInterface
@@ -11,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from app.extensions import db
 from models.base import Refused
 from security import scope
-from views.labels import LABELS
+from views.labels import CHOICE_COLUMNS, LABELS
 
 
 class ScopedInterface(SQLAInterface):
@@ -54,12 +56,27 @@ class ScopedInterface(SQLAInterface):
         # Built once per column: FAB asks for it per option and per cell (the interface holds
         # no request state; its session is the scoped one).
         if col_name not in self._related:
-            self._related[col_name] = self.__class__(self.get_related_model(col_name),
-                                                     self.session)
+            self._related[col_name] = ScopedInterface(self.get_related_model(col_name),
+                                                      self.session)
         return self._related[col_name]
 
 
-def scoped(model, eager=()):
+class DisplayInterface(ScopedInterface):
+    """A scoped interface where some columns read from the whole row: ``display`` maps a
+    column to ``f(record) -> text`` (a state's label depends on the kind of record)."""
+
+    display = {}
+
+    def _get_attr_value(self, item, col):
+        if col in self.display:
+            return self.display[col](item)
+        return super()._get_attr_value(item, col)
+
+
+def scoped(model, display=None, eager=()):
+    if display:
+        return type(f"{model.__name__}Interface", (DisplayInterface,),
+                    {"display": display})(model, eager=eager)
     return ScopedInterface(model, eager=eager)
 
 
@@ -113,6 +130,16 @@ class ScopedModelView(ModelView):
         model = self.datamodel.obj
         return scope.require_all(scope.current_actor(), scope.READ, model, pks)
 
+    def _get_list_widget(self, **kwargs):
+        # Each row's own actions (取消报名, 调离, 重置密码…): labelled buttons on the row.
+        kwargs.setdefault("row_actions", {key: action for key, action in self.actions.items()
+                                          if action.single})
+        # 新增医师, 新增科室…: the add button says what it adds.
+        # (FAB's own default title is English "Add …": then the button says 新增.)
+        title = str(self.add_title or "")
+        kwargs.setdefault("add_label", None if title.startswith("Add ") else title or None)
+        return super()._get_list_widget(**kwargs)
+
     def _action_or_403(self, name):
         action = self.actions.get(name)
         if action is None:
@@ -122,10 +149,16 @@ class ScopedModelView(ModelView):
             abort(403)
         return action
 
-    @expose("/action/<string:name>/<pk>", methods=["GET"])
+    @expose("/action/<string:name>/<pk>", methods=["GET", "POST"])
     def action(self, name, pk):
-        # Actions change data: GET never runs them (FAB refuses it too when CSRF is on).
-        abort(405)
+        """One record's action: a record page's button or a row's (a POST form with the CSRF
+        token). Actions change data: GET never runs them."""
+        if request.method != "POST":
+            abort(405)
+        action = self._action_or_403(name)
+        if not action.single:
+            abort(404)
+        return action.func(self._scoped_items([pk]))
 
     @expose("/action_post", methods=["POST"])
     def action_post(self):
@@ -160,14 +193,33 @@ def current_user_id():
     return user.id if user is not None and user.is_authenticated else None
 
 
+def record_name(record):
+    """How a related record reads in a cell: its name, an enrollment or an attempt by its
+    physician, a file by its name; never Python's ``<… object at 0x…>``."""
+    for attribute in ("name", "original_name"):
+        value = getattr(record, attribute, None)
+        if isinstance(value, str):
+            return value
+    for attribute in ("physician", "enrollment", "attempt", "paper"):
+        related = getattr(record, attribute, None)
+        if related is not None and hasattr(related, "__table__"):
+            return record_name(related)
+    return ""
+
+
 def _display(value):
-    """None shows as nothing and booleans as 是/否, not as Python's words."""
+    """None shows as nothing, booleans as 是/否, times to the minute, related records by their
+    names: not as Python's words."""
     if value is None:
         return ""
     if value is True or value is False:
         return str(_l("Yes") if value else _l("No"))
+    if isinstance(value, datetime.datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if hasattr(value, "__table__"):
+        return record_name(value)
     if isinstance(value, (list, tuple)):
-        return _(", ").join(str(item) for item in value)
+        return _(", ").join(_display(item) for item in value)
     return value
 
 
@@ -180,6 +232,9 @@ class ConsoleView(ScopedModelView):
 
     # Columns holding a ChoiceSet constant: edited with a select of the translated labels.
     choice_fields = {}
+    # Columns searched by a ChoiceSet constant (besides choice_fields): the search box is a
+    # select of the translated labels, so 状态 = 待报名 finds what the code would.
+    choice_filters = {}
 
     def __init__(self, *args, **kwargs):
         columns = set(self.list_columns or []) | set(self.show_columns or [])
@@ -188,7 +243,11 @@ class ConsoleView(ScopedModelView):
         self.label_columns = {**_labels(*columns), **(self.label_columns or {})}
         self._add_choice_fields()
         self.formatters_columns = {
-            **{column: _display for column in columns}, **(self.formatters_columns or {})}
+            **{column: _display for column in columns},
+            **{column: choice_set.label for column, choice_set in
+               {**CHOICE_COLUMNS, **self.choice_fields, **self.choice_filters}.items()
+               if column in columns},
+            **(self.formatters_columns or {})}
         super().__init__(*args, **kwargs)
         self._install_search_filters(self._filters)
         self._name_blank_choices()
@@ -219,6 +278,14 @@ class ConsoleView(ScopedModelView):
         }
         self.add_form_extra_fields = {**fields, **(self.add_form_extra_fields or {})}
         self.edit_form_extra_fields = {**fields, **(self.edit_form_extra_fields or {})}
+        searched = {**self.choice_fields, **self.choice_filters}
+        self.search_form_extra_fields = {
+            **{column: SelectField(self.label_columns.get(column, column),
+                                   choices=[("", _l("Please choose"))] + choice_set.options(),
+                                   widget=Select2Widget())
+               for column, choice_set in searched.items()
+               if column in (self.search_columns or [])},
+            **(self.search_form_extra_fields or {})}
 
     def run_command(self, call, success_message):
         """Run a command for an action and go back to the list, saying what happened.
@@ -279,3 +346,41 @@ class ResetPasswordMixin:
                                             [item.id for item in items], self.account_link,
                                             self.audit_place),
             self.reset_message)
+
+
+# Error pages in the interface's language: FAB and Werkzeug answer in English.
+ERROR_TEXTS = {
+    400: (_l("The request could not be understood"),
+          _l("The page may have been open too long: go back, reload it and try again.")),
+    403: (_l("No permission"), _l("Your account may not open this page.")),
+    404: (_l("Not found"), _l("The page or record does not exist, or is not yours to see.")),
+    405: (_l("This cannot be done here"), _l("Go back and use the page's buttons.")),
+    413: (_l("The file is too large"),
+          _l("Files may be at most %(size)s MB. Go back and choose a smaller file: what you "
+             "filled in is still there.")),
+    500: (_l("Something went wrong"), _l("Please try again later.")),
+}
+
+
+def register_error_pages(app):
+    from flask import render_template
+    from werkzeug.exceptions import HTTPException
+
+    def page(error):
+        if not isinstance(error, HTTPException) or error.code not in ERROR_TEXTS or (
+                request.path.startswith("/api/") or request.is_json
+                or request.accept_mimetypes.best == "application/json"):
+            return error
+        from flask_wtf.csrf import CSRFError
+
+        title, text = ERROR_TEXTS[error.code]
+        if isinstance(error, CSRFError):
+            text = _l("The page has expired or did not come from this site (CSRF token "
+                      "missing or wrong): go back, reload it and try again.")
+        size = (app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
+        return render_template("error.html", code=error.code, title=title,
+                               text=str(text) % {"size": size},
+                               appbuilder=app.appbuilder), error.code
+
+    for code in ERROR_TEXTS:
+        app.register_error_handler(code, page)

@@ -4,6 +4,7 @@ Menus follow the manuals: 首页, 机构信息, 医师管理, 考核管理, 行�
 """
 
 from flask import flash, redirect, url_for
+from markupsafe import Markup, escape
 from flask_appbuilder import action, expose
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_appbuilder.models.filters import BaseFilter
@@ -31,10 +32,18 @@ from models import (
 )
 from models.base import Refused
 from models.cycle import WINDOW_KIND
-from models.institution import INSTITUTION_GRADE, INSTITUTION_LEVEL, INSTITUTION_TYPE
+from models.enrollment import EXEMPTION_STATE
+from models.exam import PAPER_KIND
+from models.institution import (
+    APPLICATION_STATE,
+    INSTITUTION_GRADE,
+    INSTITUTION_LEVEL,
+    INSTITUTION_TYPE,
+)
 from models.jurisdiction import ADMIN_LEVEL
 from security import scope
-from views.base import ConsoleView, ResetPasswordMixin, scoped
+from views.base import ConsoleView, ResetPasswordMixin, record_name, scoped
+from views.labels import AUDIT_ACTION, AUDIT_ENTITY, audit_state, audit_user
 
 
 class AdministrationView(ResetPasswordMixin, ConsoleView):
@@ -165,6 +174,7 @@ class DepartmentView(ConsoleView):
     datamodel = scoped(Department)
     list_title = show_title = _l("Departments")
     add_title = _l("Add department")
+    edit_title = _l("Edit department")
     list_columns = ["name", "subjects", "status_label", "institution"]
     show_columns = ["name", "subjects", "status_label", "institution"]
     add_columns = edit_columns = ["name", "subjects", "enabled"]
@@ -199,7 +209,7 @@ class DepartmentView(ConsoleView):
 class SubjectView(ConsoleView):
     datamodel = scoped(Subject)
     list_title = show_title = _l("Diagnosis and treatment subjects")
-    list_columns = ["code", "name", "parent"]
+    list_columns = show_columns = ["code", "name", "parent"]
     search_columns = ["code", "name"]
     base_permissions = ["can_list", "can_show"]
 
@@ -211,8 +221,9 @@ class CycleView(ConsoleView):
     list_title = show_title = _l("Assessment cycles")
     add_title = _l("Add assessment cycle")
     edit_title = _l("Edit assessment cycle")
-    list_columns = ["name", "start_date", "end_date", "cutoff_date", "is_current"]
+    list_columns = show_columns = ["name", "start_date", "end_date", "cutoff_date", "is_current"]
     add_columns = edit_columns = ["name", "start_date", "end_date", "cutoff_date", "is_current"]
+    search_columns = ["name", "is_current"]
     # A checkbox: unticked is a valid answer (FAB would make the NOT NULL column required).
     add_form_extra_fields = edit_form_extra_fields = {
         "is_current": BooleanField(_l("Current cycle")),
@@ -234,7 +245,8 @@ class ScheduleWindowView(ConsoleView):
     list_title = show_title = _l("Schedule")
     add_title = _l("Add schedule window")
     edit_title = _l("Edit schedule window")
-    list_columns = ["cycle", "kind_label", "start_date", "end_date"]
+    list_columns = show_columns = ["cycle", "kind_label", "start_date", "end_date"]
+    search_columns = ["cycle"]
     add_columns = edit_columns = ["cycle", "kind", "start_date", "end_date"]
     choice_fields = {"kind": WINDOW_KIND}
     label_columns = {"kind": _l("Stage")}
@@ -259,9 +271,14 @@ class ExemptionView(ConsoleView):
                     "waived_paper", "created_at", "decided_at"]
     search_columns = ["state"]
     search_filters = {"state": [FilterEqual]}
+    choice_filters = {"state": EXEMPTION_STATE}
     base_permissions = ["can_list", "can_show", "can_reject_form"]
-    label_columns = {"enrollment": _l("Enrollment"), "proof": _l("Proof"),
-                     "reject_reason": _l("Reason"), "waived_paper": _l("Waived paper")}
+    label_columns = {"created_at": _l("Applied at")}
+    formatters_columns = {
+        "enrollment": lambda enrollment: _physician_and_id(enrollment),
+        "proof": lambda stored: _file_link(stored),
+        "waived_paper": lambda kind: PAPER_KIND.label(kind),
+    }
 
     @action("approve", _l("Approve"), _l("Approve the selected exemption applications?"),
             "fa-check", single=True, multiple=True)
@@ -291,26 +308,35 @@ class ExemptionView(ConsoleView):
 class ExamAttemptView(ConsoleView):
     datamodel = scoped(ExamAttempt)
     list_title = show_title = _l("Exam progress")
-    list_columns = ["enrollment", "paper", "started_at", "submitted_at", "score", "passed"]
+    list_columns = show_columns = ["enrollment", "paper", "state_label", "started_at",
+                                   "submitted_at", "score", "passed"]
+    search_columns = ["paper", "passed"]
     base_permissions = ["can_list", "can_show"]
-    label_columns = {"enrollment": _l("Enrollment")}
+    formatters_columns = {"enrollment": lambda enrollment: _physician_and_id(enrollment)}
 
 
 class SnapshotView(ConsoleView):
     datamodel = scoped(Snapshot)
     list_title = show_title = _l("Proctoring")
-    list_columns = ["attempt", "taken_at", "similarity", "suspected"]
+    list_columns = show_columns = ["attempt", "taken_at", "similarity", "suspected"]
     search_columns = ["similarity", "suspected"]
     base_permissions = ["can_list", "can_show"]
-    label_columns = {"attempt": _l("Exam attempt")}
 
 
 class AuditLogView(ConsoleView):
-    datamodel = scoped(AuditLog)
+    """操作日志: who did what to which record, when and why, in the manuals' words."""
+
+    datamodel = scoped(AuditLog, display={
+        "entity": lambda row: str(AUDIT_ENTITY.get(row.entity, row.entity)),
+        "action": lambda row: str(AUDIT_ACTION.get(row.action, row.action)),
+        "from_state": lambda row: audit_state(row, row.from_state),
+        "to_state": lambda row: audit_state(row, row.to_state),
+        "username": audit_user,
+    })
     list_title = show_title = _l("Audit log")
-    list_columns = ["at", "username", "entity", "entity_id", "action", "from_state", "to_state",
-                    "reason"]
-    search_columns = ["entity", "action", "username", "at"]
+    list_columns = show_columns = ["at", "username", "entity", "entity_id", "action",
+                                   "from_state", "to_state", "reason"]
+    search_columns = ["username", "at"]
     base_order = ("id", "desc")
     base_permissions = ["can_list", "can_show"]
 
@@ -330,9 +356,13 @@ class AssessmentApplicationView(ConsoleView):
     datamodel = scoped(AssessmentApplication)
     list_title = show_title = _l("Assessment institution applications")
     list_columns = ["institution", "cycle", "state_label", "submitted_at", "reason"]
+    show_columns = ["institution", "cycle", "state_label", "submitted_at", "decided_at",
+                    "reason"]
     show_template = "institution/application_show.html"
     search_columns = ["state", "institution"]
     search_filters = {"state": [FilterEqual]}
+    choice_filters = {"state": APPLICATION_STATE}
+    label_columns = {"reason": _l("Rejection reason")}
     base_permissions = ["can_list", "can_show", "can_reject"]
 
     @expose("/show/<pk>", methods=["GET"])
@@ -370,7 +400,28 @@ class AssessmentApplicationView(ConsoleView):
             _("Application rejected"), lambda item: item.institution.name)
 
 
+def _physician_and_id(enrollment):
+    """An enrollment in a cell: the physician's name and masked ID number."""
+    if enrollment is None:
+        return ""
+    physician = enrollment.physician
+    return f"{physician.name} {physician.masked_id_number}"
+
+
+def _file_link(stored):
+    """A proof opens through the scoped file route, in a new tab."""
+    if stored is None:
+        return ""
+    return Markup('<a href="{}" target="_blank" rel="noopener">{}</a>').format(
+        url_for("FileView.open", file_id=stored.id), escape(stored.original_name))
+
+
 def register(appbuilder):
+    from flask import current_app
+
+    from views.base import register_error_pages
+
+    register_error_pages(current_app._get_current_object())
     add = appbuilder.add_view
     add(InstitutionView, "InstitutionView", label=_l("Institution management"),
         icon="fa-hospital", category="Institutions", category_label=_l("Institution info"))

@@ -83,4 +83,111 @@ LABELS = {
     "max_attempts": _l("Attempts allowed"),
     "stem": _l("Question"),
     "answer": _l("Answer"),
+    "decided_at": _l("Decided at"),
+    "deadline": _l("Deadline"),
+    "submitted": _l("Submitted"),
+    "enrollment": _l("Physician"),
+    "attempt": _l("Physician"),
+    "proof": _l("Proof"),
+    "waived_paper": _l("Waived paper"),
+    "reject_reason": _l("Rejection reason"),
+    "procedure": _l("Assessment procedure"),
 }
+
+
+
+def _choice_columns():
+    from models.physician import PRACTICE_CATEGORY
+
+    return {"practice_category": PRACTICE_CATEGORY}
+
+
+# Columns that hold a ChoiceSet constant wherever they appear (a paper's, a question's): shown
+# by their display names.
+CHOICE_COLUMNS = _choice_columns()
+
+# 操作日志: what the audit rows name, in the manuals' words (the rows keep English constants).
+AUDIT_ENTITY = {
+    "enrollment": _l("Enrollment"),
+    "exemption": _l("Exemption application"),
+    "assessment_application": _l("Assessment institution application"),
+    "exam_attempt": _l("Exam"),
+    "physician": _l("Physician"),
+    "institution": _l("Institution"),
+    "administration": _l("Administrations"),
+    "department": _l("Department"),
+    "question": _l("Question"),
+    "ab_user": _l("Account"),
+    "sms_message": _l("SMS"),
+}
+AUDIT_ACTION = {
+    "submit": _l("Submit"),
+    "resubmit": _l("Resubmit"),
+    "cancel": _l("Cancel enrollment"),
+    "reinclude": _l("Allow enrollment"),
+    "allow_enrollment": _l("Allow enrollment"),
+    "institution_approve": _l("Institution review: submitted"),
+    "institution_reject": _l("Institution review: rejected"),
+    "assessment_approve": _l("Assessment institution re-review: confirmed"),
+    "assessment_confirm": _l("Assessment institution re-review: confirmed"),
+    "assessment_reject": _l("Assessment institution re-review: rejected"),
+    "administration_reject": _l("Rejected by the administration"),
+    "rated_unqualified": _l("Rated unqualified"),
+    "exam_passed": _l("Exam passed"),
+    "exam_failed": _l("Exam failed"),
+    "makeup_confirmed": _l("Make-up confirmed"),
+    "makeup_declined": _l("Make-up declined"),
+    "makeup_failed": _l("Make-up failed"),
+    "expire": _l("Handed in at the deadline"),
+    "approve": _l("Approve"),
+    "reject": _l("Reject"),
+    "apply": _l("Apply"),
+    "start": _l("Start the exam"),
+    "force": _l("Set by the system"),
+    "add": _l("Add"),
+    "create": _l("Add"),
+    "update": _l("Edit"),
+    "delete": _l("Delete"),
+    "enable": _l("Enable"),
+    "disable": _l("Disable"),
+    "transfer_in": _l("Transfer in"),
+    "transfer_out": _l("Transfer out"),
+    "open_application": _l("Open application"),
+    "close_application": _l("Close application"),
+    "reset_password": _l("Reset password"),
+    "import": _l("Import"),
+    "sms_code_sent": _l("Verification code sent"),
+    "sms_code_accepted": _l("Verification code accepted"),
+    "sms_code_wrong": _l("Wrong verification code"),
+    "sms_code_refused": _l("Verification code refused"),
+    "sms_code_voided": _l("Verification code voided"),
+    "sms_send_refused": _l("Verification code not sent"),
+}
+
+
+def audit_state(row, state):
+    """A state in the audit log, by the kind of record it belongs to."""
+    from models.enrollment import ENROLLMENT_STATE, EXEMPTION_STATE
+    from models.exam import ATTEMPT_STATE
+    from models.institution import APPLICATION_STATE
+
+    # 允许报名 is recorded on the physician, with the enrollment's first state.
+    states = {"enrollment": ENROLLMENT_STATE, "physician": ENROLLMENT_STATE,
+              "exemption": EXEMPTION_STATE,
+              "assessment_application": APPLICATION_STATE, "exam_attempt": ATTEMPT_STATE}
+    choice_set = states.get(row.entity)
+    return choice_set.label(state) if choice_set and state else (state or "")
+
+
+def audit_user(row):
+    """Who did it: the account, or 系统 for what the system did by itself."""
+    return str(_l("The system")) if row.username == "system" else (row.username or "")
+
+
+# Texts of Flask-AppBuilder's own pages that its catalogue leaves in English; listed here so
+# that they are extracted into ours and read in Chinese.
+FAB_TEXTS = [
+    _l("Show"), _l("Edit"), _l("Delete"), _l("Cancel"), _l("OK"),
+    _l("Are you sure you want to delete this item?"), _l("No row selected"),
+    _l("User confirmation needed"), _l("List Groups"),
+]

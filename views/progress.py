@@ -7,8 +7,12 @@ from flask_appbuilder.security.decorators import has_access
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from models import Enrollment
+from app.extensions import db
+from models import Enrollment, StoredFile
 from models import progress
+from models.base import ChoiceSet
+from models.enrollment import ENROLLMENT_STATE, PROCEDURE
+from security import scope
 from views.base import ConsoleView, scoped
 
 
@@ -22,8 +26,52 @@ class EnrollmentView(ConsoleView):
                     "submitted_at"]
     search_columns = progress.SEARCH_COLUMNS
     search_filters = progress.SEARCH_FILTERS
-    label_columns = {"id": _l("Physician"), "result": _l("Result")}
+    label_columns = {"id": _l("Physician"), "result": _l("Assessment result"),
+                     "state": _l("Enrollment state"), "procedure": _l("Assessment procedure"),
+                     "procedure_label": _l("Assessment procedure")}
+    choice_filters = {"state": ENROLLMENT_STATE, "procedure": PROCEDURE,
+                      "result": ChoiceSet(("pass", _l("Passed")), ("fail", _l("Failed")))}
     base_permissions = ["can_list", "can_show", "can_reject_form", "can_export"]
+
+    @expose("/show/<pk>", methods=["GET"])
+    @has_access
+    def show(self, pk):
+        """【查看】: the enrollment as the manuals name it, then what the physician submitted
+        (the latest submission, page by page), the attachments and the review history."""
+        from models import enrollment_form as ef
+        from models.enrollment import EXEMPTION_STATE, RATING
+        from models.reports import RESULT
+        from views.review import FILE_PURPOSES, _Labels
+
+        enrollment = scope.get_or_404(Enrollment, pk)
+        physician = enrollment.physician
+        exemptions = sorted(enrollment.exemptions, key=lambda e: e.id)
+        rows = [
+            (_l("Full name"), physician.name),
+            (_l("ID number"), physician.masked_id_number),
+            (_l("Institution"), enrollment.institution.name),
+            (_l("Department"), physician.department.name if physician.department else ""),
+            (_l("Cycle"), enrollment.cycle.name),
+            (_l("Assessment procedure"), enrollment.procedure_label),
+            (_l("Enrollment state"), enrollment.state_label),
+            (_l("Submitted at"), _when(enrollment.submitted_at)),
+            (_l("Work performance"), RATING.label(enrollment.work_rating)),
+            (_l("Professional ethics"), RATING.label(enrollment.ethics_rating)),
+            (_l("Assessment result"), RESULT.label(enrollment.result)),
+            (_l("Exemption state"), EXEMPTION_STATE.label(exemptions[-1].state)
+             if exemptions else _l("No exemption application")),
+            (_l("Rejection reason"), enrollment.reject_reason or ""),
+        ]
+        versions = sorted(enrollment.submissions, key=lambda s: s.version)
+        files = scope.restrict(db.session.query(StoredFile), StoredFile).filter(
+            StoredFile.physician_id == enrollment.physician_id,
+            StoredFile.purpose.in_(("licence", "simple_proof", "photo_thumb"))).all()
+        return self.render_template(
+            "progress/show.html", title=self.show_title, pk=enrollment.id,
+            enrollment=enrollment, rows=rows,
+            sections=versions[-1].data if versions else {}, files=files, purposes=FILE_PURPOSES,
+            reviews=sorted(enrollment.reviews, key=lambda r: r.id), labels=_Labels,
+            actions=self.actions, modelview_name=self.__class__.__name__)
 
     @action("reject_by_administration", _l("Reject"), None, "fa-undo", multiple=False)
     def reject_by_administration(self, items):
@@ -46,6 +94,10 @@ class EnrollmentView(ConsoleView):
         from views.exports import start_export
 
         return start_export(self, "enrollment_progress")
+
+
+def _when(value):
+    return value.strftime("%Y-%m-%d %H:%M") if value else ""
 
 
 def register(appbuilder):

@@ -30,6 +30,9 @@ class _Labels:
     rating = staticmethod(RATING.label)
 
 
+# Rows per page of the review list: every waiting physician is reachable page by page.
+REVIEW_PAGE_SIZE = 100
+
 INSTITUTION_STAGE = workflow.INSTITUTION_STAGE
 ASSESSMENT_STAGE = workflow.ASSESSMENT_STAGE
 
@@ -70,13 +73,21 @@ class ReviewView(BaseView):
             procedure = PROCEDURE.GENERAL if has_general or not waiting.first() else \
                 PROCEDURE.SIMPLE
         query = waiting.filter(Enrollment.procedure == procedure)
+        total = query.count()
+        pages = max(1, -(-total // REVIEW_PAGE_SIZE))
+        try:
+            page = min(max(int(request.args.get("page", 1)), 1), pages)
+        except ValueError:
+            page = 1
         rows = query.options(
             joinedload(Enrollment.physician).joinedload(Physician.department),
             joinedload(Enrollment.institution),
-        ).order_by(Enrollment.submitted_at).limit(500).all()
+        ).order_by(Enrollment.submitted_at, Enrollment.id).offset(
+            (page - 1) * REVIEW_PAGE_SIZE).limit(REVIEW_PAGE_SIZE).all()
         return self.render_template("review/list.html", rows=rows, stage=stage,
                                     procedure=procedure, procedures=PROCEDURE.options(),
-                                    refusal=refusal, ratings=RATING.options())
+                                    refusal=refusal, ratings=RATING.options(), total=total,
+                                    page=page, pages=pages)
 
     @expose("/<int:pk>")
     @has_access

@@ -64,7 +64,9 @@ def _id_number_free(form, field):
 class PhysicianView(ResetPasswordMixin, ConsoleView):
     datamodel = scoped(Physician)
     list_title = show_title = _l("Physician list")
+    list_template = "roster/list.html"
     add_title = _l("Add physician")
+    edit_title = _l("Edit physician")
     list_columns = [
         "department", "name", "masked_id_number", "practice_category_label", "level_label",
         "certificate_date", "first_registration_date", "roster_status_label",

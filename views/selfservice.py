@@ -92,8 +92,13 @@ class SelfServiceView(BaseView):
             flash(str(refused), "warning")
             return redirect(url_for(".home"))
         if request.method == "POST":
-            _result, error = attempt(lambda: enrolling.save_step(
+            missing, error = attempt(lambda: enrolling.save_step(
                 scope.current_actor(), number, request.form, request.files))
+            if error is None and missing:
+                # Saved, not complete (a paper licence's second page): say what is missing.
+                flash(_("%(step)s saved", step=ef.STEPS[number]), "success")
+                flash(missing, "warning")
+                return redirect(url_for(".step", number=number))
             if error is None:
                 flash(_("%(step)s saved", step=ef.STEPS[number]), "success")
                 if request.form.get("next") and number < len(ef.STEPS):
@@ -116,10 +121,13 @@ class SelfServiceView(BaseView):
                 Department.name).all()
             licences = db.session.query(StoredFile).filter_by(
                 physician_id=physician.id, purpose="licence").order_by(StoredFile.id).all()
+            # After a refused save the specialties chosen in the form stay chosen.
+            chosen = ({int(i) for i in request.form.getlist("specialties") if i.isdigit()}
+                      if request.method == "POST" else {s.id for s in physician.specialties})
             return dict(departments=departments, titles=TITLE.options(),
                         levels=PHYSICIAN_LEVEL.options(), categories=PRACTICE_CATEGORY.options(),
                         employments=EMPLOYMENT.options(), licence_kinds=LICENCE_KIND.options(),
-                        licences=licences, chosen={s.id for s in physician.specialties})
+                        licences=licences, chosen=chosen)
         if number == 3:
             return dict(kinds=EXPERIENCE_KIND.options(),
                         rows=sorted(physician.experiences, key=lambda e: (e.kind, e.id)))
