@@ -32,6 +32,6 @@ from models.exam import (  # noqa: F401
     PracticeMistake,
     Question,
 )
-from models.proctoring import Snapshot  # noqa: F401
+from models.proctoring import FaceConsent, FaceVerification, ProctorCase, Snapshot  # noqa: F401,E501
 from models.audit import AuditLog  # noqa: F401
 from models import workflow  # noqa: F401,E402  (registers the state machine guard)
