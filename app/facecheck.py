@@ -13,6 +13,7 @@ process (``checker()``): a web process for the verification before the start, ea
 for the snapshot checks. The packages' own Python code is not imported (its imports pull in
 what we do not install).
 """
+import atexit
 import functools
 import hashlib
 import importlib.util
@@ -108,6 +109,11 @@ class FaceChecker:
         self._lock = threading.Lock()
         self._references = OrderedDict()  # sha256 of the registered photo -> embedding
 
+    def close(self):
+        if self._landmarker is not None:
+            self._landmarker.close()
+            self._landmarker = None
+
     # --- the pieces ---------------------------------------------------------------------
 
     def decode(self, data):
@@ -202,7 +208,12 @@ _lock = threading.Lock()
 
 @functools.lru_cache(maxsize=None)
 def _checker(threads):
-    return FaceChecker(threads=threads)
+    made = FaceChecker(threads=threads)
+    # Closed while MediaPipe's dispatcher threads still run: threading's exit hooks run
+    # before concurrent.futures stops its pools (and before ``atexit``); else its finaliser
+    # complains at exit.
+    getattr(threading, "_register_atexit", atexit.register)(made.close)
+    return made
 
 
 def checker(threads=1):
