@@ -401,3 +401,65 @@ def test_snapshots_are_deleted_after_the_retention_period_and_the_deletion_is_au
     audited = db.session.scalars(db.select(AuditLog).where(AuditLog.action == "purge")).all()
     assert sorted(a.entity_id for a in audited) == ids
     assert all(a.institution_id == _enrollment().institution_id for a in audited)
+
+
+# --- mechanisms --------------------------------------------------------------------------------
+
+
+def test_page_events_sent_at_once_are_all_counted(as_role, sitting, province):
+    from tests.helpers import burst, logged_in_clients
+
+    physician = as_role("physician")
+    attempt_id = started(physician, sitting.id)
+    device = db.session.get(ExamAttempt, attempt_id).device
+    clients = logged_in_clients(province, 6, role="physician")
+    outcomes = burst(province, [(client, f"/me/exams/attempt/{attempt_id}/event",
+                                 {"event": "page_hidden", "device": device})
+                                for client in clients])
+    assert [o.status for o in outcomes] == [200] * 6, [o.error or o.body[:200]
+                                                       for o in outcomes]
+    assert db.session.scalars(db.select(ProctorCase.page_hidden)).all() == [6]
+
+
+def test_a_check_is_stored_once(as_role, sitting):
+    from app.facecheck import Check
+    from commands import proctoring
+
+    physician = as_role("physician")
+    attempt_id = started(physician, sitting.id)
+    snapshot(physician, attempt_id)
+    shot = db.session.scalars(db.select(Snapshot)).one()
+    assert proctoring.store_check(shot.id, Check(faces=1, similarity=0.9)) == 1
+    assert proctoring.store_check(shot.id, Check(faces=0, flags=["no_face"])) == 0
+    db.session.expire_all()
+    shot = db.session.get(Snapshot, shot.id)
+    assert (shot.faces, shot.similarity, shot.no_face) == (1, 0.9, False)
+
+
+def test_the_physician_reads_no_snapshot_case_or_verification(as_role, checked_attempt):
+    from models import AppUser
+    from security import scope
+    from app.demo import DEMO_PHYSICIAN_ID
+
+    post(as_role("institution"), f"/proctoring/attempt/{checked_attempt}/mark", {"note": "x"})
+    physician = scope.actor_for(db.session.scalars(db.select(AppUser).where(
+        AppUser.username == DEMO_PHYSICIAN_ID)).one())
+    institution = scope.actor_for(db.session.scalars(db.select(AppUser).where(
+        AppUser.username == "NX1008611")).one())
+    for model in (Snapshot, ProctorCase, FaceVerification):
+        assert scope.restrict(db.session.query(model), model, physician).count() == 0, model
+        assert scope.restrict(db.session.query(model), model, institution).count() > 0, model
+
+
+def test_proctoring_posts_need_the_csrf_token(as_role, checked_attempt):
+    institution = as_role("institution")
+    response = institution.post(f"/proctoring/attempt/{checked_attempt}/mark",
+                                data={"note": "跨站"})
+    assert response.status_code == 400
+    assert db.session.scalars(db.select(ProctorCase)).first() is None
+    physician = as_role("physician")
+    response = physician.post(f"/me/exams/attempt/{checked_attempt}/snapshot",
+                              data={"picture": (io.BytesIO(SAME_PERSON), "s.jpg"),
+                                    "kind": "hand_in"}, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert db.session.scalar(db.select(db.func.count(Snapshot.id))) == 2
