@@ -216,6 +216,21 @@ def test_consent_verification_snapshots_and_the_institution_marks(cameras, base_
     page.goto("/proctoring/?status=suspected", wait_until="load")
     page.locator("#proctoring-rows tr", has_text="王医生").get_by_text("查看").click()
     expect(page.locator("#revoke")).to_be_visible()
+    expect(page.locator("#decide-cheating")).to_have_count(0)
     shot(page, "proctor-7-detail-district.png")
+    assert not desk.problems, desk.problems
+    desk.close()
+
+    # The province decides: 不认定作弊.
+    desk = Visit(cameras["same"], base_url, DESKTOP)
+    page = desk.page
+    _log_in(page, "province")
+    page.goto("/proctoring/?status=suspected", wait_until="load")
+    page.locator("#proctoring-rows tr", has_text="王医生").get_by_text("查看").click()
+    shot(page, "proctor-8-detail-province.png")
+    page.fill("#decide-form input[name=note]", "经核实为本人")
+    page.click("#decide-not")
+    expect(page.locator("#case-state")).to_have_text("不认定作弊")
+    shot(page, "proctor-9-decided-province.png")
     assert not desk.problems, desk.problems
     desk.close()
