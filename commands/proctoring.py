@@ -250,14 +250,30 @@ def record_page_event(actor, attempt_id, device, event, now=None):
 
 def snapshot_inputs(snapshot_id):
     """(snapshot bytes, registered photo bytes) for the job, or None when there is nothing to
-    check any more (purged, or already checked)."""
-    snapshot = db.session.get(Snapshot, snapshot_id)
-    if snapshot is None or snapshot.checked_at is not None:
+    check any more (purged, or already checked). One query: the job runs for every snapshot."""
+    from sqlalchemy import func
+    from sqlalchemy.orm import aliased
+
+    from models import Physician
+
+    shot_file, photo_file = aliased(StoredFile), aliased(StoredFile)
+    row = db.session.execute(
+        select(Snapshot.checked_at, shot_file.storage_name, photo_file.storage_name)
+        .join(shot_file, shot_file.id == Snapshot.file_id)
+        .join(ExamAttempt, ExamAttempt.id == Snapshot.attempt_id)
+        .join(Enrollment, Enrollment.id == ExamAttempt.enrollment_id)
+        .join(Physician, Physician.id == Enrollment.physician_id)
+        .outerjoin(photo_file, photo_file.id == func.coalesce(Physician.photo_thumb_id,
+                                                              Physician.photo_id))
+        .where(Snapshot.id == snapshot_id)).first()
+    if row is None or row[0] is not None:
         return None
-    path = current_app.config["UPLOAD_DIR"] / snapshot.file.storage_name
+    folder = current_app.config["UPLOAD_DIR"]
+    path = folder / row[1]
     if not path.exists():
         return None
-    return path.read_bytes(), registered_photo(snapshot.attempt.enrollment.physician)
+    photo = folder / row[2] if row[2] else None
+    return path.read_bytes(), photo.read_bytes() if photo and photo.exists() else None
 
 
 @command
