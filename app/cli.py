@@ -92,8 +92,10 @@ def facecheck_worker_command(burst):
     from app.jobs import FACE_CHECK_QUEUE, connection, preload_face_models
 
     preload_face_models()
-    SimpleWorker([FACE_CHECK_QUEUE], connection=connection()).work(
-        burst=burst, with_scheduler=not burst)
+    # No scheduler: its retries are immediate (app.jobs.queue_face_check), and a scheduler
+    # would be a second process that outlives a worker stopped with SIGTERM.
+    SimpleWorker([FACE_CHECK_QUEUE], connection=connection()).work(burst=burst,
+                                                                  with_scheduler=False)
 
 
 @dingkao.command("sweep-snapshots")

@@ -226,7 +226,9 @@ def queue_face_check(snapshot_id, connection_queue=None):
 
     try:
         (connection_queue or queue(FACE_CHECK_QUEUE)).enqueue(
-            check_snapshot, snapshot_id, retry=Retry(max=3, interval=[5, 30, 120]),
+            # Retried at once (no interval: a retry with one would need a scheduler process
+            # beside each face-check worker); what still fails is the sweeper's.
+            check_snapshot, snapshot_id, retry=Retry(max=3),
             result_ttl=600, failure_ttl=7 * 24 * 3600)
         return True
     except Exception:  # Redis away: the sweeper queues it later

@@ -143,7 +143,8 @@ def worker_rate(app, workers, count):
     face_queue.empty()
     processes = [subprocess.Popen([sys.executable, "-m", "flask", "dingkao",
                                    "facecheck-worker"], env=_env(app), cwd=str(ROOT),
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                  start_new_session=True, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
                  for _ in range(workers)]
     try:
         deadline = time.monotonic() + 120
@@ -168,13 +169,18 @@ def worker_rate(app, workers, count):
             elapsed = time.perf_counter() - started
             db.session.remove()
     finally:
+        # Each worker with the scheduler process it started (its own process group).
         for process in processes:
-            process.send_signal(signal.SIGTERM)
+            os.killpg(process.pid, signal.SIGTERM)
         for process in processes:
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                process.kill()
+                pass
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
     return count / elapsed, elapsed
 
 

@@ -31,7 +31,9 @@ def _worker(app, burst=False):
     command = [sys.executable, "-m", "flask", "dingkao", "facecheck-worker"]
     if burst:
         command.append("--burst")
-    return subprocess.Popen(command, env=_worker_env(app), cwd=ROOT,
+    # Its own process group: the worker and the scheduler process it starts are killed
+    # together, as when the machine running them dies.
+    return subprocess.Popen(command, env=_worker_env(app), cwd=ROOT, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -67,7 +69,7 @@ def test_a_killed_worker_and_a_redis_that_was_down_lose_no_check(as_role, sittin
         deadline = time.monotonic() + 120
         while _counts()[0] < 3 and time.monotonic() < deadline:
             time.sleep(0.1)
-        os.kill(worker.pid, signal.SIGKILL)  # mid-check: a job is running now
+        os.killpg(worker.pid, signal.SIGKILL)  # mid-check: a job is running now
     finally:
         worker.wait(timeout=30)
     checked, total = _counts()
