@@ -108,12 +108,27 @@ def raw_rate(app, shots, reference, count):
     settings = Settings.from_config(app.config)
     for data in shots:  # warm-up, and the reference embedding cached as in a worker
         checker.check(data, reference, settings)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for index in range(count):
         checker.check(shots[index % len(shots)], reference, settings)
     elapsed = time.perf_counter() - started
+    RAW_CPU.append((time.process_time() - cpu) / count)
     checker.close()
     return count / elapsed, elapsed
+
+
+# CPU seconds per check (raw loop; workers): what a check costs whatever else the machine runs.
+RAW_CPU, WORKER_CPU = [], {}
+
+
+def _cpu(processes):
+    import psutil
+
+    total = 0.0
+    for process in processes:
+        times = psutil.Process(process.pid).cpu_times()
+        total += times.user + times.system
+    return total
 
 
 def _env(app):
@@ -153,6 +168,7 @@ def worker_rate(app, workers, count):
                 raise RuntimeError("the workers did not start")
             time.sleep(0.2)
         time.sleep(1.0)  # the models are loaded before a worker registers; let it settle
+        cpu_before = _cpu(processes)
         started = time.perf_counter()
         for snapshot_id in ids[:count]:
             jobs.queue_face_check(snapshot_id, face_queue)
@@ -167,6 +183,7 @@ def worker_rate(app, workers, count):
                     raise RuntimeError(f"only {done} of {count} checked")
                 time.sleep(0.05)
             elapsed = time.perf_counter() - started
+            WORKER_CPU[workers] = (_cpu(processes) - cpu_before) / count
             db.session.remove()
     finally:
         # Each worker with the scheduler process it started (its own process group).
@@ -233,6 +250,9 @@ def main():
         "one_worker_vs_raw": round(one / raw, 3),
         "two_workers_vs_one": round(two / one, 3),
         "goals": {"one_worker_vs_raw": 0.8, "two_workers_vs_one": 1.6},
+        "cpu_seconds_per_check": {"raw": round(sum(RAW_CPU) / len(RAW_CPU), 4),
+                                  "one_worker": round(WORKER_CPU[1], 4),
+                                  "two_workers": round(WORKER_CPU[2], 4)},
         "capacity": {"physicians": args.physicians, "snapshot_interval_seconds": interval,
                      "checks_per_second_needed": round(needed, 1),
                      "workers_needed_at_one_worker_rate": math.ceil(needed / one),
@@ -254,6 +274,11 @@ one thread per check.
 | raw pipeline (same models, same pictures, a loop) | {raw:.2f} | mean of {raw_before:.2f} before and {raw_after:.2f} after the workers |
 | one worker (RQ job: read snapshot and photo, check, store) | {one:.2f} | {one / raw:.0%} of raw (goal ≥ 80 %: {'met' if ok_one else 'NOT met'}) |
 | two workers | {two:.2f} | {two / one:.2f} × one worker (goal ≥ 1.6: {'met' if ok_two else 'NOT met'}) |
+
+CPU seconds per check (independent of what else the machine runs): raw
+{sum(RAW_CPU) / len(RAW_CPU):.3f}, one worker {WORKER_CPU[1]:.3f}, two workers {WORKER_CPU[2]:.3f}; so on
+free cores one worker reaches {(sum(RAW_CPU) / len(RAW_CPU)) / WORKER_CPU[1]:.0%} of the raw pipeline and two workers
+{2 * WORKER_CPU[1] / WORKER_CPU[2]:.2f} × one.
 
 A province sitting of {args.physicians:,} physicians with a snapshot every {interval} s needs
 {needed:.0f} checks/s: {math.ceil(needed / one)} workers at the one-worker rate measured here,
