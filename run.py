@@ -1,6 +1,7 @@
 """Run the system on its embedded defaults: SQLite, an embedded Redis, one RQ worker, demo data.
 
-`make run` calls this. Production runs gunicorn on `run:app` and `flask dingkao worker`.
+`make run` calls this. Production runs gunicorn on `run:app`, `flask dingkao worker` and
+`flask dingkao facecheck-worker` (one per core).
 """
 import gc
 import os
@@ -32,17 +33,22 @@ def main():
         url = redis_url(app)
     env = dict(os.environ, REDIS_URL=url, FLASK_APP="run.py")
     worker = subprocess.Popen([sys.executable, "-m", "flask", "dingkao", "worker"], env=env)
+    # The snapshots' face checks (models loaded once in that process).
+    face_worker = subprocess.Popen([sys.executable, "-m", "flask", "dingkao",
+                                    "facecheck-worker"], env=env)
     # Stop the worker and the embedded Redis with us, also when we are stopped by a signal
     # (the Redis server runs in a session of its own: nothing else would stop it).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         app.run(host="127.0.0.1", port=int(os.environ.get("PORT", 5000)), use_reloader=False)
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        for process in (worker, face_worker):
+            process.terminate()
+        for process in (worker, face_worker):
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
         stop_embedded()
 
 

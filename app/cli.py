@@ -136,3 +136,45 @@ def worker_command():
 
 def register(app):
     app.cli.add_command(dingkao)
+
+
+@dingkao.command("facecheck-worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def facecheck_worker_command(burst):
+    """Run an RQ worker for the snapshots' face checks. It runs the jobs in its own process
+    (no fork per job), so the face models are loaded once per worker; run one per core."""
+    from rq import SimpleWorker
+
+    from app.jobs import FACE_CHECK_QUEUE, connection, preload_face_models
+
+    preload_face_models()
+    # No scheduler: its retries are immediate (app.jobs.queue_face_check), and a scheduler
+    # would be a second process that outlives a worker stopped with SIGTERM.
+    SimpleWorker([FACE_CHECK_QUEUE], connection=connection()).work(burst=burst,
+                                                                  with_scheduler=False)
+
+
+@dingkao.command("sweep-snapshots")
+@click.option("--older-than", default=None, type=int,
+              help="Seconds since the snapshot was taken (default SNAPSHOT_SWEEP_AFTER_SECONDS).")
+def sweep_snapshots_command(older_than):
+    """Queue again the face check of every snapshot without a result (a worker killed mid-job,
+    a Redis that was down). Run it every few minutes, e.g. from a timer."""
+    from app.jobs import sweep_snapshots
+
+    click.echo(f"{sweep_snapshots(older_than)} snapshots queued")
+
+
+@dingkao.command("purge-snapshots")
+def purge_snapshots_command():
+    """Delete the snapshots of cycles that ended more than SNAPSHOT_RETENTION_DAYS ago (run it
+    daily); every deletion is written to the audit log."""
+    from commands import proctoring
+
+    total = 0
+    while True:
+        done = proctoring.purge_snapshots()
+        total += done
+        if done < 2000:
+            break
+    click.echo(f"{total} snapshots deleted")

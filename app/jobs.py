@@ -458,3 +458,78 @@ def retry_failed(job_id):
         export.requeued(job.args[0])
     registry.requeue(job.id)
     return True
+# --- 监考: the face check of each snapshot -------------------------------------------------------
+
+FACE_CHECK_QUEUE = "facecheck"
+
+
+def queue_face_check(snapshot_id, connection_queue=None):
+    """Queue the check of a stored snapshot (after its row is committed). A failing check is
+    retried; a snapshot whose job is lost (Redis down, worker killed) is queued again by
+    ``sweep_snapshots``. Returns False when the queue could not be reached."""
+    import logging
+
+    from rq import Retry
+
+    try:
+        (connection_queue or queue(FACE_CHECK_QUEUE)).enqueue(
+            # Retried at once (no interval: a retry with one would need a scheduler process
+            # beside each face-check worker); what still fails is the sweeper's.
+            check_snapshot, snapshot_id, retry=Retry(max=3),
+            result_ttl=600, failure_ttl=7 * 24 * 3600)
+        return True
+    except Exception:  # Redis away: the sweeper queues it later
+        logging.getLogger(__name__).warning("could not queue the face check of snapshot %s",
+                                            snapshot_id, exc_info=True)
+        return False
+
+
+def check_snapshot(snapshot_id):
+    """The face-check job: faces, head pose and similarity to the registered photo, stored on
+    the snapshot (once: a second run of the same job changes nothing)."""
+    app = _app()
+    if app is None:
+        return _check_snapshot(snapshot_id)
+    with app.app_context():
+        return _check_snapshot(snapshot_id)
+
+
+def _check_snapshot(snapshot_id):
+    from app.extensions import db
+    from commands import proctoring
+
+    inputs = proctoring.snapshot_inputs(snapshot_id)
+    # No transaction stays open during the model run.
+    db.session.rollback()
+    if inputs is None:
+        return "nothing to check"
+    data, reference = inputs
+    check = proctoring.face_checker().check(data, reference, proctoring.face_settings())
+    proctoring.store_check(snapshot_id, check)
+    return {"faces": check.faces, "similarity": check.similarity, "flags": check.flags}
+
+
+def sweep_snapshots(older_than_seconds=None):
+    """Queue the check of every snapshot still without a result (taken more than
+    ``older_than_seconds`` ago; SNAPSHOT_SWEEP_AFTER_SECONDS by default). Returns how many."""
+    import datetime
+
+    from commands import proctoring
+
+    if older_than_seconds is None:
+        older_than_seconds = current_app.config["SNAPSHOT_SWEEP_AFTER_SECONDS"]
+    since = datetime.datetime.now() - datetime.timedelta(seconds=older_than_seconds)
+    ids = proctoring.unchecked_snapshots(since)
+    face_queue = queue(FACE_CHECK_QUEUE)
+    return sum(1 for snapshot_id in ids if queue_face_check(snapshot_id, face_queue))
+
+
+def preload_face_models():
+    """Load the face models in this (worker) process before its first job."""
+    app = _app()
+    from commands import proctoring
+
+    if app is None:
+        return proctoring.face_checker()
+    with app.app_context():
+        return proctoring.face_checker()

@@ -69,9 +69,15 @@ def start(actor, paper_id, device, now=None):
         current.device = device
         return current
     rules.check_may_start(enrollment, paper, now)
+    from commands import proctoring
+
+    # 人脸信息采集授权 and a passed 人脸验证 before a new attempt (config
+    # FACE_VERIFICATION_REQUIRED); resuming an open attempt needs neither again.
+    verified = proctoring.check_may_start(enrollment, paper, now)
     result = rules.result_for(enrollment, paper)
     number = (result.attempts_used if result else 0) + 1
     attempt = rules.new_attempt(enrollment, paper, number, device, now)
+    attempt.face_verified = verified
     db.session.flush()
     from models.audit import record as audit
 

@@ -32,7 +32,7 @@ from models.exam import (  # noqa: F401
     PracticeMistake,
     Question,
 )
-from models.proctoring import Snapshot  # noqa: F401
+from models.proctoring import FaceConsent, FaceVerification, ProctorCase, Snapshot  # noqa: F401,E501
 from models.audit import AuditLog  # noqa: F401
 from models.certificate import Certificate  # noqa: F401
 from models.reports import ExportJob  # noqa: F401

@@ -28,6 +28,8 @@ from models.exam import ATTEMPT_STATE as T
 from models.exam import ExamAttempt
 from models.institution import APPLICATION_STATE as A
 from models.institution import AssessmentApplication
+from models.proctoring import CASE_STATE as P
+from models.proctoring import ProctorCase
 
 
 class TransitionRefused(Refused):
@@ -138,6 +140,11 @@ ENROLLMENT = Machine("enrollment", Enrollment, (S.PENDING_ENROLLMENT,), (
           result="fail", refusal=_l("The physician is not awaiting make-up confirmation")),
     Event("makeup_failed", (S.AWAITING_MAKEUP,), S.FAILED, result="fail",
           refusal=_l("The physician is not awaiting a make-up exam")),
+    # The province decided that an attempt was cheated (认定作弊) and the paper it passed no
+    # longer counts (config PROCTOR_CHEATING_EFFECT): the cycle result is 不合格.
+    Event("cheating_decided", (S.PASSED, S.AWAITING_EXAM, S.AWAITING_MAKEUP_CONFIRMATION,
+                               S.AWAITING_MAKEUP), S.FAILED, needs_reason=True, result="fail",
+          refusal=_l("The physician's assessment is not open to this decision")),
 ))
 
 _EXEMPTION_PENDING = _l("This exemption application is not awaiting review")
@@ -173,8 +180,22 @@ ATTEMPT = Machine("exam_attempt", ExamAttempt, (T.IN_PROGRESS,), (
           refusal=_l("This exam has already been handed in")),
 ), reason_column=None)
 
+# 监考管理: the institution marks an attempt as suspected (标记疑似), only the administration
+# above removes the mark (撤销标记), the province decides (认定作弊 / 不认定).
+_NOT_MARKED = _l("This attempt is not marked as suspected")
+PROCTOR = Machine("proctor_case", ProctorCase, (P.CLEAR,), (
+    Event("mark", (P.CLEAR,), P.SUSPECTED, needs_reason=True,
+          refusal=_l("This attempt has already been marked")),
+    Event("revoke", (P.SUSPECTED,), P.CLEAR, needs_reason=True, returns=True,
+          refusal=_NOT_MARKED),
+    Event("decide_cheating", (P.SUSPECTED,), P.CHEATING, needs_reason=True,
+          refusal=_NOT_MARKED),
+    Event("decide_not_cheating", (P.SUSPECTED,), P.NOT_CHEATING, needs_reason=True,
+          refusal=_NOT_MARKED),
+), reason_column=None)
+
 MACHINES = {machine.model: machine
-            for machine in (ENROLLMENT, EXEMPTION, APPLICATION, ATTEMPT)}
+            for machine in (ENROLLMENT, EXEMPTION, APPLICATION, ATTEMPT, PROCTOR)}
 
 # The state sets lists and rules filter on, derived from the tables above.
 EDITABLE = ENROLLMENT.sources("submit")
@@ -249,6 +270,8 @@ def force(record, state, *, reason, user=None):
 def _institution_of(record):
     if isinstance(record, (Exemption, ExamAttempt)):
         return record.enrollment.institution
+    if isinstance(record, ProctorCase):
+        return record.attempt.enrollment.institution
     return record.institution
 
 

@@ -20,6 +20,9 @@ READ = "can_list|can_show|menu_access"
 # FAB names an action's permission after the action itself ("reset_password", no "can_").
 WRITE = "can_list|can_show|can_add|can_edit|can_delete|menu_access"
 
+# 监考管理: who may mark, remove a mark or decide is the scope's (security.scope).
+_PROCTORING = "can_index|can_detail|can_picture|can_mark|can_revoke|can_decide|menu_access"
+
 # Every logged-in staff member: the home page, account settings, the subject catalogue.
 _COMMON_STAFF = [
     ["HomeView", "can_index|can_confirm_cycle"],
@@ -50,6 +53,7 @@ _ADMINISTRATION = _COMMON_STAFF + [
     ["ExamAttemptView", READ],
     ["PaperResultView", READ],
     ["SnapshotView", READ],
+    ["ProctoringView", _PROCTORING],
     ["AuditLogView", READ],
     ["AssessmentApplicationView", READ + "|approve|reject|can_reject"],
     # 管辖关系导入: the administrations and institutions below, with their accounts.
@@ -74,6 +78,7 @@ _INSTITUTION = _COMMON_STAFF + [
     ["ExamAttemptView", READ],
     ["PaperResultView", READ],
     ["SnapshotView", READ],
+    ["ProctoringView", _PROCTORING],
     ["CycleView", READ],
     ["AssessmentApplicationView", READ],
     ["InstitutionView", "can_list|can_show"],

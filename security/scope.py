@@ -33,12 +33,15 @@ from models import (
     Experience,
     ExamAttempt,
     ExportJob,
+    FaceConsent,
+    FaceVerification,
     Institution,
     OtherOpinion,
     Paper,
     PaperResult,
     Physician,
     PracticeMistake,
+    ProctorCase,
     Question,
     ReviewRecord,
     ScheduleWindow,
@@ -263,6 +266,9 @@ def _via_enrollment(column, enrollment_rule=_enrollment):
 
 
 def _snapshot(actor):
+    # Personal data of the physician, read only by the scope above them (监考管理).
+    if actor.kind == PHYSICIAN:
+        return false()
     attempts = select(ExamAttempt.id).where(_via_enrollment(ExamAttempt.enrollment_id)(actor))
     return Snapshot.attempt_id.in_(attempts)
 
@@ -285,6 +291,38 @@ def _certificate(actor):
 def _certificate_revoke(actor):
     if actor.kind == ADMINISTRATION:
         return _by_institution(Certificate.institution_id)(actor)
+    return false()
+
+
+def _proctor_case(actor):
+    if actor.kind == PHYSICIAN:
+        return false()
+    attempts = select(ExamAttempt.id).where(_via_enrollment(ExamAttempt.enrollment_id)(actor))
+    return ProctorCase.attempt_id.in_(attempts)
+
+
+def _attempt_proctoring(enrollment_rule):
+    """监考管理's actions on an attempt: 标记疑似 by the institution where it was taken
+    (REVIEW), 撤销标记 by the administrations above it (MANAGE), the decision by the province
+    (DECIDE)."""
+    return _via_enrollment(ExamAttempt.enrollment_id, enrollment_rule)
+
+
+def _institution_own_enrollments(actor):
+    if actor.kind == INSTITUTION:
+        return Enrollment.institution_id == actor.institution_id
+    return false()
+
+
+def _administration_enrollments(actor):
+    if actor.kind == ADMINISTRATION:
+        return _by_institution(Enrollment.institution_id)(actor)
+    return false()
+
+
+def _province_enrollments(actor):
+    if _is_province(actor):
+        return _by_institution(Enrollment.institution_id)(actor)
     return false()
 
 
@@ -413,7 +451,16 @@ _RULES = {
         CHANGE: _via_enrollment(ExamAttempt.enrollment_id,
                                 lambda actor: (Enrollment.physician_id == actor.physician_id)
                                 if actor.kind == PHYSICIAN else false()),
+        REVIEW: _attempt_proctoring(_institution_own_enrollments),
+        MANAGE: _attempt_proctoring(_administration_enrollments),
+        DECIDE: _attempt_proctoring(_province_enrollments),
     },
+    ProctorCase: {READ: _proctor_case},
+    FaceVerification: {
+        READ: lambda actor: false() if actor.kind == PHYSICIAN
+        else _via_enrollment(FaceVerification.enrollment_id)(actor)},
+    FaceConsent: {READ: lambda actor: FaceConsent.physician_id.in_(
+        select(Physician.id).where(_physician(actor)))},
     PaperResult: {READ: _via_enrollment(PaperResult.enrollment_id)},
     Snapshot: {READ: _snapshot},
     AuditLog: {READ: _audit},

@@ -36,6 +36,8 @@ def live_app(workdir):
         "UPLOAD_DIR": workdir / "uploads", "CAPTCHA_ENABLED": False,
         "AUTH_RATE_LIMIT": "100000 per minute", "SECRET_KEY": "browser-test-secret",
         "SERVER_NAME": None,
+        # 人脸验证 before the start is walked in tests/test_browser_proctoring.py.
+        "FACE_VERIFICATION_REQUIRED": False,
     })
     with app.app_context():
         upgrade()

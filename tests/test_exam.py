@@ -25,6 +25,14 @@ from tests.helpers import burst, logged_in_clients
 NOW = datetime.datetime.now
 
 
+
+@pytest.fixture(autouse=True)
+def _no_face_verification(province, monkeypatch):
+    """These stories are about the paper; 人脸验证 before the start has its own
+    (tests/test_proctoring.py)."""
+    monkeypatch.setitem(province.config, "FACE_VERIFICATION_REQUIRED", False)
+
+
 def _enrollment():
     db.session.expire_all()
     return db.session.query(Enrollment).join(Physician).filter(Physician.name == "王医生").one()

@@ -46,6 +46,9 @@ EXPECTED = {
         "makeup_confirmed": ({"awaiting_makeup_confirmation"}, "awaiting_makeup"),
         "makeup_declined": ({"awaiting_makeup_confirmation"}, "failed"),
         "makeup_failed": ({"awaiting_makeup"}, "failed"),
+        # 监考: the province decided an attempt was cheated (tests/test_proctoring.py).
+        "cheating_decided": ({"passed", "awaiting_exam", "awaiting_makeup_confirmation",
+                              "awaiting_makeup"}, "failed"),
     },
     "exemption": {
         "resubmit": ({"rejected"}, "pending"),

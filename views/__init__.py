@@ -2,8 +2,8 @@
 
 
 def register_views(appbuilder):
-    from views import (api, certificate, console, exam, institution, question_bank, review,
-                       selfservice, study)
+    from views import (api, certificate, console, exam, institution, proctoring,
+                       question_bank, review, selfservice, study)
 
     from flask_babel import lazy_gettext as _l
 
@@ -11,6 +11,7 @@ def register_views(appbuilder):
     institution.register(appbuilder)  # 本机构信息 first under 机构信息
     console.register(appbuilder)
     question_bank.register(appbuilder)  # 题库导入 after 题库 under 测评管理
+    proctoring.register(appbuilder)  # 监考管理 under 测评管理
     review.register(appbuilder)
     selfservice.register(appbuilder)
     exam.register(appbuilder)

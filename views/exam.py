@@ -4,12 +4,13 @@ answers from is a random token kept in its session: starting the same paper in a
 takes the attempt over, and the first one is told on its next save."""
 import datetime
 
-from flask import abort, flash, jsonify, redirect, request, session, url_for
+from flask import abort, current_app, flash, jsonify, redirect, request, session, url_for
 from flask_appbuilder import BaseView, expose
 from flask_appbuilder.security.decorators import has_access
 from flask_babel import gettext as _
 
 from commands import exam as taking
+from commands import proctoring
 from models import ExamAttempt
 from models import exam_rules as rules
 from models.base import Refused
@@ -78,8 +79,47 @@ class ExamView(BaseView):
                 rules.check_may_start(enrollment, paper)
             except Refused as refused:
                 refusal = str(refused)
-        return self._page("notice.html", paper=paper, refusal=refusal,
-                          resuming=current is not None and current.paper_id == paper.id)
+        resuming = current is not None and current.paper_id == paper.id
+        verify = not resuming and refusal is None and \
+            current_app.config["FACE_VERIFICATION_REQUIRED"]
+        if verify and not proctoring.has_consented(actor.physician_id):
+            # 初次进入测评须进行人脸信息采集授权.
+            return redirect(url_for(".consent", paper_id=paper.id))
+        return self._page("notice.html", paper=paper, refusal=refusal, resuming=resuming,
+                          verify=verify)
+
+    @expose("/<int:paper_id>/consent", methods=["GET", "POST"])
+    @has_access
+    def consent(self, paper_id):
+        """人脸信息采集授权: what is captured, why, for how long; 同意 or 不同意."""
+        from models import Paper
+
+        actor = scope.current_actor()
+        paper = scope.require(actor, scope.READ, Paper, paper_id)
+        if request.method == "POST":
+            agreed = request.form.get("decision") == "agree"
+            _done, error = run(lambda: proctoring.decide_consent(actor, agreed))
+            if error is not None:
+                flash(error, "danger")
+            elif agreed:
+                return redirect(url_for(".notice", paper_id=paper.id))
+        answer = proctoring.consent_of(actor.physician_id)
+        return self._page("consent.html", paper=paper, refused=answer is not None and
+                          not answer.agreed, required=proctoring.CONSENT_REQUIRED,
+                          interval=current_app.config["SNAPSHOT_INTERVAL_SECONDS"],
+                          retention=current_app.config["SNAPSHOT_RETENTION_DAYS"])
+
+    @expose("/<int:paper_id>/verify", methods=["POST"])
+    @has_access
+    def verify(self, paper_id):
+        """人脸验证 (JSON): one capture against the registered photo."""
+        verification, error = run(lambda: proctoring.verify_face(
+            scope.current_actor(), paper_id, request.files.get("picture")))
+        if error is not None:
+            return jsonify(ok=False, passed=False, message=error), 400
+        message = _("Face verification passed") if verification.passed else \
+            verification.reason_label
+        return jsonify(ok=True, passed=verification.passed, message=message)
 
     @expose("/<int:paper_id>/start", methods=["POST"])
     @has_access
@@ -112,7 +152,35 @@ class ExamView(BaseView):
         remaining = max(int((attempt.deadline - datetime.datetime.now()).total_seconds()), 0)
         return self._page("paper.html", attempt=attempt, questions=questions, answers=answers,
                           remaining=remaining, device=_device(), letters=LETTERS,
-                          types=QUESTION_TYPE, judge=rules.JUDGE_OPTIONS)
+                          types=QUESTION_TYPE, judge=rules.JUDGE_OPTIONS,
+                          snapshot_interval=current_app.config["SNAPSHOT_INTERVAL_SECONDS"])
+
+    @expose("/attempt/<int:attempt_id>/snapshot", methods=["POST"])
+    @has_access
+    def snapshot(self, attempt_id):
+        """A snapshot during the attempt (the page sends it in the background): stored, then
+        its face check queued."""
+        from app import jobs
+
+        snapshot, error = run(lambda: proctoring.take_snapshot(
+            scope.current_actor(), attempt_id, request.form.get("device") or _device(),
+            request.files.get("picture"), request.form.get("kind") or "interval"))
+        if error is not None:
+            return jsonify(ok=False, message=error), 400
+        jobs.queue_face_check(snapshot.id)
+        return jsonify(ok=True)
+
+    @expose("/attempt/<int:attempt_id>/event", methods=["POST"])
+    @has_access
+    def page_event(self, attempt_id):
+        """切屏 / the camera stopped, as the page saw it."""
+        data = request.get_json(silent=True) or request.form
+        _case, error = run(lambda: proctoring.record_page_event(
+            scope.current_actor(), attempt_id, data.get("device") or _device(),
+            data.get("event")))
+        if error is not None:
+            return jsonify(ok=False, message=error), 400
+        return jsonify(ok=True)
 
     @expose("/attempt/<int:attempt_id>/answer", methods=["POST"])
     @has_access

@@ -1,0 +1,208 @@
+"""监考管理 (manual 002 2.2.9(3)): one row per physician-attempt with the lowest and median
+similarity of its snapshots, the flags counted, most suspicious first; the manual's filters
+(相似度 below x %, 查看状态, paper, department); the detail with the registered photo beside
+the snapshots; 【标记疑似】 (the institution), 撤销标记 (the administration above), 认定作弊 /
+不认定 (the province). Scoped like everything else: another tenant's attempt is a 404."""
+from urllib.parse import urlencode
+
+from flask import abort, flash, redirect, request, url_for
+from flask_appbuilder import BaseView, expose
+from flask_appbuilder.security.decorators import has_access
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import case, func, select
+
+from app import storage
+from app.extensions import db
+from commands import proctoring
+from models import (
+    Department,
+    Enrollment,
+    ExamAttempt,
+    FaceVerification,
+    Paper,
+    Physician,
+    ProctorCase,
+    Snapshot,
+)
+from models.proctoring import CASE_STATE
+from security import scope
+from views.base import attempt as run
+
+PAGE_SIZE = 20
+
+
+def _count(column):
+    return func.coalesce(func.sum(case((column.is_(True), 1), else_=0)), 0)
+
+
+def _rows_query(actor, args):
+    """The attempts the actor may read, with their snapshots' figures, filtered and ordered by
+    risk (most suspicious first)."""
+    shots = select(
+        Snapshot.attempt_id.label("attempt_id"),
+        func.count(Snapshot.id).label("shots"),
+        func.count(Snapshot.checked_at).label("checked"),
+        func.min(Snapshot.similarity).label("lowest"),
+        _count(Snapshot.no_face).label("no_face"),
+        _count(Snapshot.multiple_faces).label("multiple_faces"),
+        _count(Snapshot.looking_away).label("looking_away"),
+        _count(Snapshot.low_similarity).label("low_similarity"),
+    ).group_by(Snapshot.attempt_id).subquery()
+    state = func.coalesce(ProctorCase.state, CASE_STATE.CLEAR)
+    risk = ((1 - func.coalesce(shots.c.lowest, 1)) * 100
+            + 20 * func.coalesce(shots.c.multiple_faces, 0)
+            + 10 * func.coalesce(shots.c.no_face, 0)
+            + 5 * func.coalesce(shots.c.low_similarity, 0)
+            + 3 * func.coalesce(shots.c.looking_away, 0)
+            + 10 * func.coalesce(ProctorCase.camera_stopped, 0)
+            + 2 * func.coalesce(ProctorCase.page_hidden, 0))
+    query = (select(ExamAttempt, shots.c.shots, shots.c.checked, shots.c.lowest,
+                    shots.c.no_face, shots.c.multiple_faces, shots.c.looking_away,
+                    shots.c.low_similarity, state.label("state"), ProctorCase.page_hidden,
+                    ProctorCase.camera_stopped, risk.label("risk"))
+             .join(Enrollment, Enrollment.id == ExamAttempt.enrollment_id)
+             .join(Physician, Physician.id == Enrollment.physician_id)
+             .outerjoin(shots, shots.c.attempt_id == ExamAttempt.id)
+             .outerjoin(ProctorCase, ProctorCase.attempt_id == ExamAttempt.id)
+             .where(scope.condition(ExamAttempt, actor, scope.READ)))
+    below = args.get("similarity_below", "").strip()
+    if below:
+        try:
+            percent = float(below)
+        except ValueError:
+            percent = None
+        if percent is not None:
+            query = query.where(shots.c.lowest < percent / 100)
+    status = args.get("status")
+    if status in CASE_STATE:
+        query = query.where(state == status)
+    if (args.get("paper") or "").isdigit():
+        query = query.where(ExamAttempt.paper_id == int(args["paper"]))
+    if (args.get("department") or "").isdigit():
+        query = query.where(Physician.department_id == int(args["department"]))
+    name = (args.get("name") or "").strip()
+    if name:
+        query = query.where(Physician.name.contains(name))
+    return query.order_by(risk.desc(), ExamAttempt.id.desc())
+
+
+def _medians(attempt_ids):
+    values = {}
+    for attempt_id, similarity in db.session.execute(
+            select(Snapshot.attempt_id, Snapshot.similarity).where(
+                Snapshot.attempt_id.in_(attempt_ids), Snapshot.similarity.is_not(None))):
+        values.setdefault(attempt_id, []).append(similarity)
+    return {attempt_id: proctoring.summary(found)[1] for attempt_id, found in values.items()}
+
+
+def _percent(value):
+    return "" if value is None else f"{value * 100:.0f}%"
+
+
+class ProctoringView(BaseView):
+    route_base = "/proctoring"
+    default_view = "index"
+
+    def _staff(self):
+        actor = scope.current_actor()
+        if actor.kind in (scope.PHYSICIAN, scope.NOBODY):
+            abort(403)
+        return actor
+
+    @expose("/")
+    @has_access
+    def index(self):
+        actor = self._staff()
+        query = _rows_query(actor, request.args)
+        try:
+            page = max(int(request.args.get("page", 1)), 1)
+        except ValueError:
+            page = 1
+        total = db.session.scalar(select(func.count()).select_from(query.order_by(None)
+                                                                   .subquery()))
+        rows = db.session.execute(query.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+        medians = _medians([row.ExamAttempt.id for row in rows])
+        papers = db.session.scalars(select(Paper).where(Paper.is_mock.is_(False))
+                                    .order_by(Paper.id)).all()
+        departments = scope.restrict(db.session.query(Department), Department, actor) \
+            .order_by(Department.name).limit(500).all()
+        return self.render_template(
+            "proctoring/list.html", rows=rows, medians=medians, percent=_percent, total=total,
+            page=page, pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1), args=request.args,
+            base_query="".join(f"{urlencode({k: v})}&" for k, v in request.args.items()
+                               if k != "page"),
+            papers=papers, departments=departments, states=CASE_STATE)
+
+    @expose("/attempt/<int:attempt_id>")
+    @has_access
+    def detail(self, attempt_id):
+        actor = self._staff()
+        attempt = scope.require(actor, scope.READ, ExamAttempt, attempt_id)
+        snapshots = scope.restrict(db.session.query(Snapshot), Snapshot, actor).filter(
+            Snapshot.attempt_id == attempt.id).order_by(Snapshot.taken_at, Snapshot.id).all()
+        case_row = db.session.scalars(select(ProctorCase).where(
+            ProctorCase.attempt_id == attempt.id)).first()
+        verifications = scope.restrict(db.session.query(FaceVerification), FaceVerification,
+                                       actor).filter(
+            FaceVerification.enrollment_id == attempt.enrollment_id,
+            FaceVerification.paper_id == attempt.paper_id).order_by(FaceVerification.at).all()
+        lowest, median = proctoring.summary([s.similarity for s in snapshots])
+        physician = attempt.enrollment.physician
+        photo = physician.photo_thumb or physician.photo
+        may = {action: scope.condition_holds(actor, action, ExamAttempt, attempt.id)
+               for action in (scope.REVIEW, scope.MANAGE, scope.DECIDE)}
+        return self.render_template(
+            "proctoring/detail.html", attempt=attempt, physician=physician, photo=photo,
+            snapshots=snapshots, case=case_row, state=case_row.state if case_row
+            else CASE_STATE.CLEAR, states=CASE_STATE, verifications=verifications,
+            lowest=lowest, median=median, percent=_percent, may=may,
+            failures=sum(1 for v in verifications if not v.passed))
+
+    @expose("/snapshot/<int:snapshot_id>")
+    @has_access
+    def picture(self, snapshot_id):
+        """A snapshot's picture, after the snapshot's own scope check."""
+        snapshot = scope.require(self._staff(), scope.READ, Snapshot, snapshot_id)
+        return storage.send_stored(snapshot.file)
+
+    def _act(self, attempt_id, call, done):
+        _result, error = run(call)
+        if error is not None:
+            flash(error, "danger")
+        else:
+            flash(done, "success")
+        return redirect(url_for(".detail", attempt_id=attempt_id))
+
+    @expose("/attempt/<int:attempt_id>/mark", methods=["POST"])
+    @has_access
+    def mark(self, attempt_id):
+        """【标记疑似】 with a note."""
+        actor = self._staff()
+        return self._act(attempt_id, lambda: proctoring.mark_suspected(
+            actor, attempt_id, request.form.get("note")),
+            _("Marked as suspected cheating; the provincial health administration decides"))
+
+    @expose("/attempt/<int:attempt_id>/revoke", methods=["POST"])
+    @has_access
+    def revoke(self, attempt_id):
+        """撤销标记 (the administration)."""
+        actor = self._staff()
+        return self._act(attempt_id, lambda: proctoring.revoke_mark(
+            actor, attempt_id, request.form.get("reason")), _("The mark has been removed"))
+
+    @expose("/attempt/<int:attempt_id>/decide", methods=["POST"])
+    @has_access
+    def decide(self, attempt_id):
+        """认定作弊 / 不认定 (the province)."""
+        actor = self._staff()
+        cheating = request.form.get("decision") == "cheating"
+        return self._act(attempt_id, lambda: proctoring.decide(
+            actor, attempt_id, cheating, request.form.get("note")),
+            _("Decision recorded: %(decision)s", decision=CASE_STATE.label(
+                CASE_STATE.CHEATING if cheating else CASE_STATE.NOT_CHEATING)))
+
+
+def register(appbuilder):
+    appbuilder.add_view(ProctoringView, "ProctoringView", label=_l("Proctoring"),
+                        icon="fa-camera", category="Exams", category_label=_l("Exams"))
