@@ -2,30 +2,25 @@
 rule (``exam_rules.check_question``) with all of its problems listed, the valid rows added in
 one transaction, and the bank written back out in the template's columns.
 
-A file is refused as a whole before any row is read when it is not an xlsx workbook (by its
-content, not its name), is larger than ``MAX_BYTES`` (packed or unpacked), has headers that
-differ from the template, or reaches past ``MAX_ROWS`` questions. The row limit is checked on
-the sheet's declared dimension first and then while streaming (openpyxl read-only), which stops
-at the limit: a sheet of a million rows is refused without being read."""
+The file is read by ``models.spreadsheet`` as every import is: refused as a whole before any
+row is read when it is not an xlsx workbook (by its content, not its name), is too large
+(packed or unpacked), has headers that differ from the template, or reaches past ``MAX_ROWS``
+questions (counted from the sheet's XML first, then while streaming)."""
 import io
-import zipfile
 from dataclasses import dataclass, field
 
 import xlsxwriter
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from openpyxl import load_workbook
 
 from app.extensions import db
 from models import audit
-from models import exam_rules
+from models import exam_rules, spreadsheet
 from models.base import Refused, TextList
 from models.exam import LETTERS, PAPER_KIND, QUESTION_TYPE, Question
 from models.physician import PHYSICIAN_LEVEL, PRACTICE_CATEGORY
 
-MAX_BYTES = 5 * 1024 * 1024
-# The workbook's parts once unpacked (a small zip can hold a huge sheet).
-MAX_UNPACKED_BYTES = 50 * 1024 * 1024
+MAX_BYTES = spreadsheet.MAX_BYTES
 MAX_ROWS = 5000
 # Far above any paper's total; keeps a typo (or 1e20) out of the integer column.
 MAX_SCORE = 1000
@@ -46,11 +41,8 @@ KEYS = [key for key, _label in COLUMNS]
 # The header row in the current language (the template is downloaded and uploaded again in
 # the language of the page, as its drop-down lists are).
 HEADERS = TextList(header for _key, header in COLUMNS)
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-class ImportRefused(Refused):
-    """The file as a whole was refused; the message is for the user."""
+XLSX_TYPE = spreadsheet.XLSX_TYPE
+ImportRefused = spreadsheet.ImportRefused
 
 
 @dataclass
@@ -157,12 +149,7 @@ def export_bytes(questions):
 # --- reading a file -------------------------------------------------------------------------
 
 
-def _text(value):
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
+_text = spreadsheet.text
 
 
 def _too_many_rows():
@@ -170,63 +157,21 @@ def _too_many_rows():
                            "reaches past row %(row)s", count=MAX_ROWS, row=MAX_ROWS + 1))
 
 
-def _check_package(data):
-    if len(data) > MAX_BYTES:
-        raise ImportRefused(_("The file is too large: upload an xlsx file of at most 5MB"))
-    wrong_format = ImportRefused(_("Wrong file format: use the downloaded template (xlsx)"))
-    if not data.startswith(b"PK") or not zipfile.is_zipfile(io.BytesIO(data)):
-        raise wrong_format
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as package:
-            parts = package.infolist()
-    except (zipfile.BadZipFile, ValueError):
-        raise wrong_format from None
-    if "xl/workbook.xml" not in {part.filename for part in parts}:
-        raise wrong_format  # another zip: a Word document, an archive…
-    # zipfile never inflates a part past its declared size, so the sum bounds the work.
-    if sum(part.file_size for part in parts) > MAX_UNPACKED_BYTES:
-        raise ImportRefused(_("The file is too large: upload an xlsx file of at most 5MB"))
-
-
 def read_rows(data):
-    """[(row number, values)] of the non-blank data rows, or ImportRefused for the file."""
-    _check_package(data)
+    """[(row number, values)] of the non-blank data rows, or ImportRefused for the file (read
+    by ``models.spreadsheet``, as every import is)."""
+    book = spreadsheet.open_workbook(data, MAX_ROWS + 1, _too_many_rows())
     try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception:  # openpyxl raises many kinds for a broken or foreign workbook
-        raise ImportRefused(_("The file cannot be read: use the downloaded template (xlsx)")
-                            ) from None
-    try:
-        return _sheet_rows(book.worksheets[0])
-    except ImportRefused:
+        rows = spreadsheet.sheet_rows(book.worksheets[0], HEADERS, MAX_ROWS, _too_many_rows())
+    except Refused:
         raise
     except Exception:
-        raise ImportRefused(_("The file cannot be read: use the downloaded template (xlsx)")
-                            ) from None
+        raise spreadsheet.unreadable() from None
     finally:
         book.close()
-
-
-def _sheet_rows(sheet):
-    # The declared size answers a huge sheet at once; the declaration is then set aside (it
-    # may also be too small), and streaming stops at the first row past the limit.
-    if (sheet.max_row or 0) > MAX_ROWS + 1:
-        raise _too_many_rows()
-    sheet.reset_dimensions()
-    rows = sheet.iter_rows(max_col=len(KEYS), values_only=True)
-    header = [_text(cell) for cell in next(rows, ())]
-    if header != HEADERS:
-        raise ImportRefused(_("The header row differs from the template: download the latest "
-                              "template and fill it in"))
-    body = []
-    for number, row in enumerate(rows, start=2):
-        if number > MAX_ROWS + 1:
-            raise _too_many_rows()
-        if any(_text(cell) for cell in row):
-            body.append((number, dict(zip(KEYS, list(row) + [None] * len(KEYS)))))
-    if not body:
+    if not rows:
         raise ImportRefused(_("The file holds no questions"))
-    return body
+    return [(number, dict(zip(KEYS, values))) for number, values in rows]
 
 
 # --- importing ------------------------------------------------------------------------------

@@ -30,12 +30,16 @@ def open_workbook(data, max_sheet_rows, too_many):
 
     if len(data) > MAX_BYTES:
         raise ImportRefused(_("The file is too large: upload an xlsx file of at most 5MB"))
+    wrong_format = ImportRefused(_("Wrong file format: use the downloaded template (xlsx)"))
     if not data.startswith(b"PK") or not zipfile.is_zipfile(io.BytesIO(data)):
-        raise ImportRefused(_("Wrong file format: use the downloaded template (xlsx)"))
+        raise wrong_format
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        # Sizes from the zip's directory; reading never yields more than they say.
-        if sum(info.file_size for info in archive.infolist()) > MAX_UNPACKED_BYTES:
-            raise too_many
+        parts = archive.infolist()
+    if "xl/workbook.xml" not in {part.filename for part in parts}:
+        raise wrong_format  # another zip: a Word document, an archive…
+    # Sizes from the zip's directory; reading never yields more than they say.
+    if sum(part.file_size for part in parts) > MAX_UNPACKED_BYTES:
+        raise too_many
     try:
         rows = count_sheet_rows(data, max_sheet_rows)
     except Exception:

@@ -218,9 +218,11 @@ def test_rows_past_the_limit_are_refused_even_when_the_sheet_declares_fewer(as_r
 
 
 def test_a_file_with_unpacked_parts_beyond_the_limit_is_refused(as_role, monkeypatch):
-    monkeypatch.setattr(question_import, "MAX_UNPACKED_BYTES", 10_000)
+    from models import spreadsheet
+
+    monkeypatch.setattr(spreadsheet, "MAX_UNPACKED_BYTES", 10_000)
     client = as_role("province")
-    _refused(_send(client, _xlsx([_row(stem="长" * 20_000)])), "文件过大")
+    _refused(_send(client, _xlsx([_row(stem="长" * 20_000)])), "一次最多导入5000道试题")
 
 
 @pytest.mark.parametrize("role", ["city", "district", "institution", "physician"])
