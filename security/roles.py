@@ -41,7 +41,7 @@ _CERTIFICATES = "can_index|can_export|can_print|can_pdf|can_batch|can_job|menu_a
 _ADMINISTRATION = _COMMON_STAFF + [
     ["OverviewView", "can_index|menu_access"],
     ["EnrollmentView", "reject_by_administration|can_reject_form|can_export"],
-    ["PaperResultView", "can_export"],
+    ["EnrollmentView|PaperResultView", "can_export|print_certificates"],
     ["AdministrationView", READ + "|reset_password"],
     ["InstitutionView", WRITE + "|reset_password|open_application|close_application"],
     ["DepartmentView", READ],
@@ -63,7 +63,7 @@ _ADMINISTRATION = _COMMON_STAFF + [
     ["CertificateView", _CERTIFICATES + "|can_revoke"],
 ]
 _INSTITUTION = _COMMON_STAFF + [
-    ["EnrollmentView|PaperResultView", "can_export"],
+    ["EnrollmentView|PaperResultView", "can_export|print_certificates"],
     ["ExemptionView", "approve|reject|can_reject_form"],
     ["DepartmentView", WRITE + "|disable|enable"],
     ["PhysicianView", WRITE + "|allow_enrollment|reset_password|cancel_enrollment"

@@ -469,3 +469,32 @@ def test_a_batch_without_the_font_says_which_font_is_missing(as_role, province):
     page = hospital.get(response.headers["Location"]).get_data(as_text=True)
     assert "未找到证书字体/nonexistent/NotoSerifCJK-Regular.ttc" in page
     assert 'http-equiv="refresh"' not in page
+
+
+@pytest.mark.parametrize("role", ["institution", "district"])
+def test_print_from_the_enrollment_progress_list(as_role, role):
+    """报名进度 → tick → 打印证书: the same batch job; a row not 合格 refuses the batch, another
+    tenant's row is a 404."""
+    enrollment = passed()
+    client = as_role(role)
+    listing = client.get("/enrollmentview/list/").get_data(as_text=True)
+    assert "打印证书" in listing
+    response = post(client, "/enrollmentview/action_post",
+                    {"action": "print_certificates", "rowid": str(enrollment.id)})
+    assert response.status_code == 302 and "/certificates/jobs/" in response.headers["Location"]
+    run_jobs()
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    data = client.get(re.search(r'href="(/files/\d+)"', page).group(1)).data
+    assert len(pypdf.PdfReader(io.BytesIO(data)).pages) == 1
+    assert "王医生" in text_of(data)[0]
+
+    other = db.session.query(Enrollment).filter(Enrollment.id != enrollment.id).join(
+        Physician).filter(Physician.institution.has(account="NX1008611")).first()
+    post(client, "/enrollmentview/action_post",
+         {"action": "print_certificates", "rowid": str(other.id)})
+    assert "未考核合格" in "".join(flashes(client))
+    stranger = db.session.query(Enrollment).join(Physician).filter(
+        Physician.institution.has(account="NX1008622")).first()
+    refused = post(client, "/enrollmentview/action_post",
+                   {"action": "print_certificates", "rowid": str(stranger.id)})
+    assert refused.status_code == 404

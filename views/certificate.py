@@ -132,23 +132,7 @@ class CertificateView(BaseView):
     def batch(self):
         """批量打印: the selected rows, or every 合格 physician of a department; the PDF is made by
         a worker and offered on the job's page to the person who asked only."""
-        from app import jobs
-
-        actor = scope.current_actor()
-
-        def issue_all():
-            ids = certifying.batch_enrollments(actor, request.form.getlist("rowid"),
-                                               request.form.get("department_id"))
-            return certifying.issue_batch(actor, ids)
-
-        certificate_ids, error = attempt(issue_all)
-        if error is not None:
-            flash(error, "danger")
-            return _back()
-        job = jobs.enqueue(jobs.print_certificates, g.user.id, certificate_ids, _base_url(),
-                           str(get_locale()), meta={"user_id": g.user.id, "done": 0,
-                                                    "total": len(certificate_ids)})
-        return redirect(url_for(".job", job_id=job.id))
+        return print_batch(request.form.getlist("rowid"), request.form.get("department_id"))
 
     @expose("/jobs/<job_id>")
     @has_access
@@ -211,6 +195,28 @@ class VerifyView(BaseView):
         response.headers["Cache-Control"] = "no-store"
         response.headers["X-Robots-Tag"] = "noindex"
         return response
+
+
+def print_batch(enrollment_ids, department_id=None):
+    """Issue the certificates of these enrollments (or of a department's 合格 physicians) and
+    queue their PDF; the job's page, for the person who asked only. Also 报名进度's and
+    测评进度's 打印证书."""
+    from app import jobs
+
+    actor = scope.current_actor()
+
+    def issue_all():
+        ids = certifying.batch_enrollments(actor, enrollment_ids, department_id)
+        return certifying.issue_batch(actor, ids)
+
+    certificate_ids, error = attempt(issue_all)
+    if error is not None:
+        flash(error, "danger")
+        return _back()
+    job = jobs.enqueue(jobs.print_certificates, g.user.id, certificate_ids, _base_url(),
+                       str(get_locale()), meta={"user_id": g.user.id, "done": 0,
+                                                "total": len(certificate_ids)})
+    return redirect(url_for("CertificateView.job", job_id=job.id))
 
 
 def register(appbuilder):

@@ -181,6 +181,13 @@ class PaperResultView(ExportableMixin, ConsoleView):
     export_kind = "paper_results"
     base_order = ("id", "desc")
 
+    @action("print_certificates", _l("Print certificates"), None, "fa-print")
+    def print_certificates(self, items):
+        """打印: the certificates of the selected rows' physicians (合格 ones), one PDF."""
+        from views.certificate import print_batch
+
+        return print_batch(sorted({item.enrollment_id for item in items}))
+
 
 class MakeupView(ExportableMixin, ConsoleView):
     """补考管理: the physicians 待确认补考 of the subtree; the province confirms (→ 待参加补考)

@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from app.extensions import db
 from models import Enrollment, StoredFile
 from models import progress
-from models.base import ChoiceSet
+from models.reports import RESULT
 from models.enrollment import ENROLLMENT_STATE, PROCEDURE
 from security import scope
 from views.base import ConsoleView, scoped
@@ -30,7 +30,7 @@ class EnrollmentView(ConsoleView):
                      "state": _l("Enrollment state"), "procedure": _l("Assessment procedure"),
                      "procedure_label": _l("Assessment procedure")}
     choice_filters = {"state": ENROLLMENT_STATE, "procedure": PROCEDURE,
-                      "result": ChoiceSet(("pass", _l("Passed")), ("fail", _l("Failed")))}
+                      "result": RESULT}
     base_permissions = ["can_list", "can_show", "can_reject_form", "can_export"]
 
     @expose("/show/<pk>", methods=["GET"])
@@ -72,6 +72,13 @@ class EnrollmentView(ConsoleView):
             sections=versions[-1].data if versions else {}, files=files, purposes=FILE_PURPOSES,
             reviews=sorted(enrollment.reviews, key=lambda r: r.id), labels=_Labels,
             actions=self.actions, modelview_name=self.__class__.__name__)
+
+    @action("print_certificates", _l("Print certificates"), None, "fa-print")
+    def print_certificates(self, items):
+        """打印: the selected 合格 physicians' certificates, as one PDF made by a worker."""
+        from views.certificate import print_batch
+
+        return print_batch([item.id for item in items])
 
     @action("reject_by_administration", _l("Reject"), None, "fa-undo", multiple=False)
     def reject_by_administration(self, items):
