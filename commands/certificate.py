@@ -17,8 +17,10 @@ from models.certificate import NUMBER_PREFIX, new_code
 from models.enrollment import ENROLLMENT_STATE
 from security import scope
 
-# One batch prints at most this many certificates (a department of a large hospital).
-BATCH_LIMIT = 2000
+# One batch prints at most this many certificates (a department of a large hospital): the
+# PDF is held until written (~21 MB per 1,000 pages), so this keeps a batch job under 200 MB
+# (bench/certificate.py: 186 MB peak at 1,000, the app's 119 MB included).
+BATCH_LIMIT = 1000
 
 
 class CertificateRefused(Refused):

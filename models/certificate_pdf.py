@@ -66,6 +66,55 @@ def fallback_font(primary):
     return later[0] if later and primary in candidates else None
 
 
+def _common_characters():
+    """ASCII and GB2312 (its 6,763 hanzi and its punctuation): what nearly every name, place
+    and label is written in."""
+    chars = set(range(0x20, 0x7F))
+    for high in list(range(0xA1, 0xAA)) + list(range(0xB0, 0xF8)):
+        for low in range(0xA1, 0xFF):
+            try:
+                chars.add(ord(bytes((high, low)).decode("gb2312")))
+            except UnicodeDecodeError:
+                pass
+    return chars
+
+
+def common_subset(path, index):
+    """(path, 0) of the TrueType font cut to ``_common_characters`` (a quarter of the memory
+    to parse, and faster): made once into VAR_DIR/fonts, then reused by every process. What it
+    lacks comes from the fallback font. A CFF font, or any failure: the font itself."""
+    import os
+    import tempfile
+
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    from config import VAR_DIR
+
+    target = VAR_DIR / "fonts" / f"{Path(path).stem}-{index}-common.ttf"
+    if target.is_file():
+        return target, 0
+    try:
+        face = TTFont(str(path), fontNumber=index)
+        if "glyf" not in face:
+            return path, index
+        options = subset.Options()
+        options.layout_features, options.hinting, options.name_IDs = [], False, ["*"]
+        cutter = subset.Subsetter(options)
+        cutter.populate(unicodes=_common_characters())
+        cutter.subset(face)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, scratch = tempfile.mkstemp(dir=target.parent, suffix=".ttf")
+        os.close(fd)
+        face.save(scratch)
+        os.replace(scratch, target)  # atomic: another process may be making the same file
+    except Exception:  # fontTools on a font it cannot cut: print with the whole font
+        current_app.logger.warning("could not cut %s; printing with the whole font", path,
+                                   exc_info=True)
+        return path, index
+    return target, 0
+
+
 @functools.lru_cache(maxsize=4)
 def covered(path, index):
     """The code points a font draws (read once per process)."""
@@ -112,8 +161,11 @@ class CertificateWriter:
         self.pdf.set_auto_page_break(False)
         self.pdf.set_title(_("Periodic assessment certificate"))
         self.pdf.set_creator(current_app.config.get("APP_NAME", ""))
+        self.fallback = fallback_font((path, index))
+        if self.fallback is not None:  # what the cut lacks has somewhere to come from
+            path, index = common_subset(path, index)
         self.pdf.add_font(FAMILY, "", str(path), collection_font_number=index)
-        self.font, self.fallback = (path, index), fallback_font((path, index))
+        self.font = (path, index)
         self.pages = 0
 
     def _draw_what_the_font_lacks(self, texts):
