@@ -81,6 +81,8 @@ def retry(app=None):
     manager stopping the worker or by the kernel: JOB_RETRIES more times, after the
     JOB_RETRY_INTERVALS seconds (the workers' scheduler puts it back)."""
     app = app or current_app
+    if int(app.config["JOB_RETRIES"]) <= 0:
+        return None  # JOB_RETRIES=0: a failed job fails at once
     intervals = [int(v) for v in str(app.config["JOB_RETRY_INTERVALS"]).split(",") if v.strip()]
     return Retry(max=int(app.config["JOB_RETRIES"]), interval=intervals or 0)
 
