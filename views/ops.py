@@ -24,6 +24,12 @@ JOB_NAMES = {
     "app.jobs.expire_attempts": _l("Hand in overdue exams"),
     "app.jobs.ping": _l("Connectivity check"),
 }
+JOB_NAMES.update({
+    "app.jobs.print_certificates": _l("Print certificates"),
+    "app.jobs.check_snapshot": _l("Face check of a snapshot"),
+})
+# The queues by what they carry (their names are the workers' command-line arguments).
+QUEUE_NAMES = {"default": _l("Default queue"), "facecheck": _l("Face-check queue")}
 WORKER_STATES = {"idle": _l("Idle"), "busy": _l("Busy"), "started": _l("Starting"),
                  "suspended": _l("Suspended")}
 LIST_SIZE = 20
@@ -50,6 +56,10 @@ def masked_url(url):
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # not a URL SQLAlchemy reads (a Redis unix socket): shown as it is
         return url
+
+
+def _queue_name(name):
+    return str(QUEUE_NAMES.get(name, name))
 
 
 def _job_name(job):
@@ -81,7 +91,7 @@ def queues_and_jobs():
     for queue in Queue.all(connection=redis) or [jobs.queue()]:
         started = StartedJobRegistry(queue=queue)
         failures = FailedJobRegistry(queue=queue)
-        queues.append({"name": queue.name, "queued": queue.count, "running": started.count,
+        queues.append({"name": _queue_name(queue.name), "queued": queue.count, "running": started.count,
                        "failed": failures.count,
                        "scheduled": ScheduledJobRegistry(queue=queue).count})
         for registry, into, name in ((started, running, "started"),
@@ -89,13 +99,13 @@ def queues_and_jobs():
             ids = registry.get_job_ids(0, LIST_SIZE - 1)
             for job in Job.fetch_many(ids, connection=redis):
                 if job is not None:
-                    into.append({**_job_row(job, name), "queue": queue.name})
+                    into.append({**_job_row(job, name), "queue": _queue_name(queue.name)})
     workers = []
     for worker in Worker.all(connection=redis):
         state = worker.get_state()
         current = worker.get_current_job()
         workers.append({"name": worker.name, "state": str(WORKER_STATES.get(state, state)),
-                        "queues": ", ".join(worker.queue_names()),
+                        "queues": ", ".join(map(_queue_name, worker.queue_names())),
                         "current": _job_name(current) if current else "",
                         "heartbeat": worker.last_heartbeat,
                         "done": worker.successful_job_count, "failed": worker.failed_job_count})
