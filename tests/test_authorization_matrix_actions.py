@@ -336,14 +336,14 @@ def resolve(key):
         return Record(Enrollment, row.id, [row.physician.name])
     if kind == "attempt":
         row = db.session.query(ExamAttempt).filter_by(started_at=attempt_started(args[0])).one()
-        return Record(ExamAttempt, row.id, [str(row.started_at)])
+        return Record(ExamAttempt, row.id, [f"{row.started_at:%Y-%m-%d %H:%M}"])
     if kind == "snapshot":
         row = db.session.query(Snapshot).filter_by(taken_at=snapshot_taken(args[0])).one()
-        return Record(Snapshot, row.id, [str(row.taken_at)])
+        return Record(Snapshot, row.id, [f"{row.taken_at:%Y-%m-%d %H:%M}"])
     if kind == "application":
         row = db.session.query(AssessmentApplication).filter_by(
             submitted_at=application_submitted(args[0])).one()
-        return Record(AssessmentApplication, row.id, [str(row.submitted_at)])
+        return Record(AssessmentApplication, row.id, [f"{row.submitted_at:%Y-%m-%d %H:%M}"])
     if kind == "paper":
         row = db.session.query(Paper).filter_by(name=args[0]).one()
         return Record(Paper, row.id, [row.name])

@@ -126,26 +126,33 @@ def test_the_province_adds_a_city_and_sets_its_cycle_and_schedule(visit):
 
 
 def test_an_institution_reads_why_its_export_failed(visit, live_app):
-    from rq.job import JobStatus
+    """An export whose every try was killed (a service manager, the kernel) reads 失败 with the
+    reason in words; one still waiting reads 排队中."""
+    from rq.job import Job, JobStatus
     from rq.results import Result
 
     from app import jobs
     from app.extensions import db
+    from commands import export
     from models import AppUser
+    from security import scope
 
-    with live_app.app_context():
+    with live_app.app_context(), live_app.test_request_context():
         user = db.session.query(AppUser).filter_by(username="NX1008611").one()
-        job = jobs.enqueue_export(user.id, {}, "zh")
+        actor = scope.actor_for(user)
+        failed = export.start(actor, "enrollment_progress", {}, "", "zh")
+        job = Job.fetch(db.session.get(export.ExportJob, failed).rq_job_id,
+                        connection=jobs.connection())
         job.set_status(JobStatus.FAILED)
         Result.create_failure(job, ttl=600, exc_string="Work-horse terminated unexpectedly")
-        jobs.enqueue_export(user.id, {}, "zh")  # and one still waiting
+        export.start(actor, "enrollment_progress", {}, "", "zh")  # and one still waiting
         db.session.remove()
     v = visit(DESKTOP)
     page = v.page
     _log_in(page, "NX1008611")
     page.goto("/exports/")
-    expect(page.locator("#export-jobs")).to_contain_text("导出失败")
-    expect(page.locator("#export-jobs")).to_contain_text("排队中")
+    expect(page.locator(f'tr[data-id="{failed}"]')).to_contain_text("后台进程被中止")
+    expect(page.locator("#export-rows")).to_contain_text("排队中")
     _shoot(page, "exports-failed.png")
     jobs.queue(app=live_app).empty()
     assert not v.problems, v.problems

@@ -11,7 +11,7 @@ import pytest
 from app.extensions import db
 from models import Enrollment, Physician, PracticeMistake
 from tests.conftest import PASSWORD, _token_from_session, login, post
-from tests.test_exam import bank, paper
+from tests.test_exam import _no_face_verification, bank, paper  # noqa: F401 (autouse)
 
 EXPLANATION = "《医师法》第二十三条规定的义务"
 
