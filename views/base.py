@@ -167,6 +167,24 @@ class ScopedModelView(ModelView):
         return action.func(self._scoped_items(request.form.getlist("rowid")))
 
 
+def import_page(view, template, run, **context):
+    """An Excel import's page: GET shows it; POST gives the chosen file (read up to the size
+    limit) to ``run(actor, data)``, a command, and shows the page again with its result, or
+    with its refusal (400)."""
+    from models import spreadsheet
+
+    result, error = None, None
+    if request.method == "POST":
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            error = _("Please choose the file to import")
+        else:
+            data = upload.read(spreadsheet.MAX_BYTES + 1)
+            result, error = attempt(lambda: run(scope.current_actor(), data))
+    return view.render_template(template, result=result, error=error, **context), (
+        400 if error else 200)
+
+
 def xlsx_download(data, filename):
     """An Excel file (a template, an export) as a download named ``filename`` (any language)."""
     from urllib.parse import quote

@@ -19,7 +19,8 @@ from models import roster
 from models.enrollment import ENROLLMENT_STATE
 from models.physician import GENDER, PHYSICIAN_LEVEL, PRACTICE_CATEGORY, TRANSFER_REASON
 from security import idcard, scope
-from views.base import ConsoleView, ResetPasswordMixin, attempt, scoped, xlsx_download
+from views.base import (ConsoleView, ResetPasswordMixin, attempt, import_page, scoped,
+                        xlsx_download)
 
 
 class FilterIdNumber(BaseFilter):
@@ -242,19 +243,9 @@ class RosterImportView(BaseView):
     @has_access
     def upload(self):
         from commands import roster as commands
-        from models import roster_import
 
         scope.acting_institution()
-        result, error = None, None
-        if request.method == "POST":
-            upload = request.files.get("file")
-            if upload is None or not upload.filename:
-                error = _("Please choose the file to import")
-            else:
-                result, error = attempt(lambda: commands.import_roster(
-                    scope.current_actor(), upload.read(roster_import.MAX_BYTES + 1)))
-        return self.render_template("roster/import.html", result=result, error=error), (
-            400 if error else 200)
+        return import_page(self, "roster/import.html", commands.import_roster)
 
 
 def register(appbuilder):

@@ -1,14 +1,12 @@
 """管辖关系导入: a province (or the system administrator setting one up) downloads the template,
 fills in its administrations and institutions, uploads it and reads the per-row result and the
 accounts made (initial password 666666). The rules are in ``models.tree_import``."""
-from flask import request
 from flask_appbuilder import BaseView, expose
 from flask_appbuilder.security.decorators import has_access
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from security import scope
-from views.base import attempt, xlsx_download
+from views.base import import_page, xlsx_download
 
 
 class TreeImportView(BaseView):
@@ -27,18 +25,8 @@ class TreeImportView(BaseView):
     @has_access
     def upload(self):
         from commands import tree
-        from models import spreadsheet
 
-        result, error = None, None
-        if request.method == "POST":
-            upload = request.files.get("file")
-            if upload is None or not upload.filename:
-                error = _("Please choose the file to import")
-            else:
-                result, error = attempt(lambda: tree.import_tree(
-                    scope.current_actor(), upload.read(spreadsheet.MAX_BYTES + 1)))
-        return self.render_template("tree/import.html", result=result, error=error), (
-            400 if error else 200)
+        return import_page(self, "tree/import.html", tree.import_tree)
 
 
 def register(appbuilder):
