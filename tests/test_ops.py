@@ -41,7 +41,7 @@ def test_the_operator_sees_queues_jobs_redis_database_sms_and_version(as_role):
     for panel in ("ops-version", "ops-redis", "ops-database", "ops-queues", "ops-workers",
                   "ops-running", "ops-failed", "ops-sms"):
         assert f'id="{panel}"' in page, panel
-    assert "default" in page.split('id="ops-queues"')[1].split("</table>")[0]
+    assert "默认队列" in page.split('id="ops-queues"')[1].split("</table>")[0]
     failed = page.split('id="ops-failed"')[1].split("</table>")[0]
     assert 'class="failed-job"' in failed and "Excel导出" in failed
     database = page.split('id="ops-database"')[1].split("</table>")[0]

