@@ -149,7 +149,7 @@ paperview                 delete      other                           404      -
 questionview              list        own                             200      403  403      403         403        403      200      403
 questionview              show        own                             200      403  403      403         403        403      200      403
 questionview              edit        own                             302      403  403      403         403        403      302      403
-questionview              delete      own                             302      403  403      403         403        403      302      403
+questionview              delete      own                             302=     403  403      403         403        403      302=     403
 
 assessmentapplicationview list        own                             200      200  200      200         200        403      200      403
 assessmentapplicationview show        own                             200      200  200      200         -          403      200      403
@@ -182,6 +182,8 @@ review                    assessment  self                            -        -
 # * paperview show other province = 200: papers are readable by every staff account whatever
 #   province owns them; only the permission keeps other roles out (edit, move and delete are
 #   404: the stored row is checked for ``change`` before FAB fills it from the form).
+# * questionview delete own = 302=: the question is on the exam paper, so it stays (a
+#   question a paper lists or someone answered is taken out of use by unticking 启用).
 # * review assessment self assessment = 404: nobody re-reviews an assessment institution's own
 #   physicians (none is assigned to it, and re-review follows that assignment alone), so they
 #   stay "pending_assessment_review".

@@ -14,6 +14,7 @@ from wtforms.validators import Optional
 
 from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
 
+from app.extensions import db
 from models import Enrollment, Paper, PaperResult, Question
 from models import exam_rules
 from models.base import Refused
@@ -78,6 +79,18 @@ class QuestionView(ConsoleView):
         problems = exam_rules.check_question(item)
         if problems:
             raise Refused(_("; ").join(problems))
+
+    def before_delete(self, item):
+        # A question a paper lists, or that someone has answered, stays (the papers and the
+        # attempts keep meaning what they meant): it is taken out of use by unticking 启用.
+        from models.exam import Answer, paper_question
+
+        used = db.session.scalar(select(paper_question.c.paper_id).where(
+            paper_question.c.question_id == item.id).limit(1)) or db.session.scalar(
+            select(Answer.id).where(Answer.question_id == item.id).limit(1))
+        if used:
+            raise Refused(_("This question is used by a paper or has been answered, so it "
+                            "cannot be deleted: untick Enabled to stop using it"))
 
 
 def _checkboxes(**labels):
