@@ -417,6 +417,7 @@ def test_a_province_starts_from_an_empty_server(server):
 
     engine = create_engine(server["url"])
     with engine.begin() as conn:
+        conn.execute(text("DELETE FROM export_job"))  # it refers to its file
         conn.execute(text("DELETE FROM stored_file"))
         conn.execute(text("UPDATE institution SET name = 'changed'"))
     engine.dispose()
