@@ -41,11 +41,12 @@ def create_app(overrides=None):
         register_views(appbuilder)
 
     from app import cli
-    from security.session_rules import register_session_rules
-
     from security.headers import register_security_headers
+    from security.session_rules import register_session_rules
+    from views import exam_answer
 
     cli.register(app)
+    exam_answer.register(app)  # before the session rules: the exam's hot path loads no user
     register_session_rules(app)
     register_security_headers(app)
     return app

@@ -282,6 +282,8 @@ def build_data(url, workdir, physicians, loop_users, institutions, journal, real
         "CAPTCHA_ENABLED": False, "AUTH_RATE_LIMIT": "1000000 per minute",
         "SECRET_KEY": secrets.token_urlsafe(36), "SERVER_NAME": None,
         "LOG_LEVEL": logging.WARNING, "REDIS_URL": redis_url,
+        # Face checks are measured by bench/facecheck.py; here the exam itself.
+        "FACE_VERIFICATION_REQUIRED": False,
     })
     backend = "postgresql" if url.startswith("postgresql") else "sqlite"
     timings = {}
@@ -492,6 +494,22 @@ def profile_start(app, usernames, paper_id):
     return {"physicians": len(usernames),
             "start_cpu_ms": round(sorted(starts)[len(starts) // 2] * 1000, 2),
             "paper_page_cpu_ms": round(sorted(pages)[len(pages) // 2] * 1000, 2)}
+
+
+def start_in_process(app, username, paper_id):
+    """Log in and start the paper in-process; the attempt's id."""
+    client = app.test_client()
+    page = client.get("/login/?kind=physician").get_data(as_text=True)
+    token = CSRF_INPUT.search(page).group(1)
+    response = client.post("/login/", data={"kind": "physician", "username": username,
+                                            "password": PASSWORD, "agree": "y",
+                                            "csrf_token": token})
+    assert response.status_code == 302, response.status_code
+    page = client.get(f"/me/exams/{paper_id}/notice").get_data(as_text=True)
+    token = CSRF_INPUT.search(page).group(1)
+    response = client.post(f"/me/exams/{paper_id}/start", data={"csrf_token": token})
+    location = response.headers.get("Location", "")
+    return int(re.search(r"/me/exams/attempt/(\d+)", location).group(1))
 
 
 def profile_answer_save(app, username, attempt_id, saves=100):
@@ -1377,6 +1395,9 @@ def main(argv=None):
     parser.add_argument("--suffix")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
+    parser.add_argument("--profile-only", action="store_true",
+                        help="no servers: build the data, then profile one answer save and the "
+                             "start in-process and print them (quick; nothing written)")
     parser.add_argument("--render", metavar="RESULT.json",
                         help="only write the .md of an earlier .json result again")
     args = parser.parse_args(argv)
@@ -1419,6 +1440,17 @@ def main(argv=None):
                           args.sqlite_journal, min(args.real_hash_sample, args.physicians),
                           redis_url)
         log(f"data: {data['counts']} ({data['timings_s']})")
+        if args.profile_only:
+            looper = data["accounts"][args.physicians]
+            attempt_id = start_in_process(data["app"], looper["username"], data["paper_id"])
+            profile = profile_answer_save(data["app"], looper["username"], attempt_id,
+                                          saves=300)
+            first = args.physicians + args.loop_concurrency
+            profile["start"] = profile_start(
+                data["app"], [a["username"] for a in data["accounts"][first:]],
+                data["paper_id"])
+            print(json.dumps(profile, ensure_ascii=False, indent=1))
+            return 0
         if backend == "postgresql":
             log(f"PostgreSQL server process: {find_postmaster(url)} (its CPU is counted)")
 
@@ -1427,6 +1459,7 @@ def main(argv=None):
             "DATABASE_URL": url,
             "SECRET_KEY": secrets.token_urlsafe(36),  # 48 characters
             "CAPTCHA_ENABLED": "false",
+            "FACE_VERIFICATION_REQUIRED": "false",
             "LOGIN_RATE_LIMIT": "1000000 per minute",
             "REDIS_URL": redis_url,
             "DINGKAO_VAR_DIR": str(workdir / "var"),

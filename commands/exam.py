@@ -10,7 +10,7 @@ import datetime
 import secrets
 
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import Boolean, DateTime, Integer, String, bindparam, select, update
 
 from app.extensions import db
 from commands import command, lock, user_of
@@ -130,21 +130,87 @@ def _refuse_closed(attempt, device, now):
     raise rules.ExamRefused(_("The time is up: the exam is handed in with the answers saved"))
 
 
-def _upsert_answer(attempt_id, question_id, letters, flagged, now):
-    table = Answer.__table__
+def _insert():
     if db.session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    values = {"attempt_id": attempt_id, "question_id": question_id, "response": letters,
-              "flagged": bool(flagged), "answered_at": now}
+    return insert
+
+
+def _on_conflict(statement, letters, flagged, now):
+    """The upsert's second half: a second save of the question replaces the first."""
+    table = Answer.__table__
     changes = {"response": letters, "answered_at": now}
     if flagged is not None:
         changes["flagged"] = bool(flagged)
-    elif letters is None:
-        values.pop("response")
-    db.session.execute(insert(table).values(**values).on_conflict_do_update(
-        index_elements=[table.c.attempt_id, table.c.question_id], set_=changes))
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.attempt_id, table.c.question_id], set_=changes)
+
+
+def _upsert_answer(attempt_id, question_id, letters, flagged, now):
+    values = {"attempt_id": attempt_id, "question_id": question_id, "response": letters,
+              "flagged": bool(flagged), "answered_at": now}
+    db.session.execute(_on_conflict(_insert()(Answer.__table__).values(**values),
+                                    letters, flagged, now))
+
+
+def save_answer_if_open(user_id, attempt_id, device, question_id, letters, flagged=None,
+                        now=None):
+    """Exam day's hot path (``views.exam_answer``): the answer of a response already
+    validated, written by ONE statement only where ``save_answer``'s rules hold — the attempt
+    is open, answered from ``device``, before its deadline, and belongs to the physician of
+    the account ``user_id`` (an active one): scope's ExamAttempt CHANGE rule for a physician.
+    On PostgreSQL the attempt's row is share-locked, so a hand-in (``submit`` locks it for
+    update) waits for the saves in flight and a save that comes after the hand-in writes
+    nothing. Its own transaction, on a connection of its own (the ORM session is not needed
+    for one statement). False when nothing was written: the caller asks ``save_answer`` why."""
+    engine = db.engine
+    statement = _guarded_upserts.get((engine.dialect.name, flagged is None))
+    if statement is None:
+        statement = _guarded_upsert(engine.dialect.name, flagged is None)
+        _guarded_upserts[(engine.dialect.name, flagged is None)] = statement
+    with engine.begin() as connection:
+        return connection.execute(statement, {
+            "attempt_id": attempt_id, "question_id": question_id, "response": letters,
+            "flagged": bool(flagged), "now": now or datetime.datetime.now(), "device": device,
+            "user_id": user_id}).rowcount == 1
+
+
+_guarded_upserts = {}
+
+
+def _guarded_upsert(dialect, keep_flag):
+    """The statement of ``save_answer_if_open``, built once per database and flag variant."""
+    from models.account import AppUser
+
+    table = Answer.__table__
+    guard = (
+        select(ExamAttempt.id, bindparam("question_id", type_=Integer),
+               bindparam("response", type_=String), bindparam("flagged", type_=Boolean),
+               bindparam("now", type_=DateTime))
+        .join(Enrollment, Enrollment.id == ExamAttempt.enrollment_id)
+        .join(AppUser, AppUser.physician_id == Enrollment.physician_id)
+        .where(ExamAttempt.id == bindparam("attempt_id"),
+               ExamAttempt.state == ATTEMPT_STATE.IN_PROGRESS,
+               ExamAttempt.device == bindparam("device"),
+               ExamAttempt.deadline > bindparam("now"),
+               AppUser.id == bindparam("user_id"), AppUser.active.is_(True)))
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+
+        guard = guard.with_for_update(read=True, of=ExamAttempt.__table__)
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(table).from_select(
+        [table.c.attempt_id, table.c.question_id, table.c.response, table.c.flagged,
+         table.c.answered_at], guard)
+    changes = {"response": statement.excluded.response,
+               "answered_at": statement.excluded.answered_at}
+    if not keep_flag:
+        changes["flagged"] = statement.excluded.flagged
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.attempt_id, table.c.question_id], set_=changes)
 
 
 @command

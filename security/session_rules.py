@@ -65,7 +65,7 @@ def is_live(user_id):
     if not session_id:
         return False
     key = _PREFIX + session_id
-    pipe = _redis().pipeline()
+    pipe = _redis().pipeline(transaction=False)  # one round trip; no MULTI/EXEC needed
     pipe.get(key)
     pipe.expire(key, _idle_seconds())
     # Renewed to the full idle time, so it outlives every live session of the account.

@@ -18,13 +18,13 @@ from models.exam import ATTEMPT_STATE, LETTERS, QUESTION_TYPE
 from security import scope
 from views.base import attempt as run
 
-_DEVICE = "exam_device"
+DEVICE = "exam_device"
 
 
 def _device():
-    if _DEVICE not in session:
-        session[_DEVICE] = taking.new_device()
-    return session[_DEVICE]
+    if DEVICE not in session:
+        session[DEVICE] = taking.new_device()
+    return session[DEVICE]
 
 
 class ExamView(BaseView):
