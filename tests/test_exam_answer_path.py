@@ -141,3 +141,15 @@ def test_a_save_during_a_hand_in_waits_for_it_and_then_writes_nothing(as_role, p
     assert response.status_code == 400 and "已交卷" in response.get_json()["message"]
     assert db.session.scalar(select(Answer.response).where(
         Answer.attempt_id == attempt, Answer.question_id == question_id)) is None
+
+
+def test_an_answer_without_the_csrf_token_is_refused(as_role):
+    """The hot path runs after the CSRF check: a page of another site that posts an answer
+    with the physician's cookie but not the token changes nothing."""
+    doctor, attempt, singles = _simple_attempt(as_role)
+    device = db.session.get(ExamAttempt, attempt).device
+    forged = doctor.post(f"/me/exams/attempt/{attempt}/answer",
+                         json={"question_id": singles[0].id, "response": "A", "device": device})
+    assert forged.status_code == 400
+    assert db.session.query(Answer).filter_by(attempt_id=attempt).count() == 0
+    assert answer(doctor, attempt, singles[0].id, "A").status_code == 200
