@@ -11,6 +11,8 @@ def test_a_sqlite_file_is_in_write_ahead_log_mode(province):
         return
     with db.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        # NORMAL (1): a commit does not wait for the disk; FULL (2) is SQLite's default.
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1
 
 
 def test_analyze_leaves_statistics_for_the_planner(province):
