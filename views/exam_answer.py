@@ -39,9 +39,12 @@ _CACHE_SECONDS = 3600
 _shapes = {}
 
 
-def _shapes_of(attempt_id):
-    """The attempt's questions by id, or None when there is no such attempt."""
-    cached = _shapes.get(attempt_id)
+def _shapes_of(attempt_id, device):
+    """The attempt's questions by id, or None when there is no such attempt. Kept by attempt
+    and device: the device is a random token the guard checks too, so an entry can never be
+    read for another attempt that came to have the same id (a database restored or reset)."""
+    key = (attempt_id, device)
+    cached = _shapes.get(key)
     if cached is not None and cached[0] > time.monotonic():
         return cached[1]
     question_ids = db.session.scalar(
@@ -53,7 +56,7 @@ def _shapes_of(attempt_id):
     shapes = {row.id: Shape(row.type, row.options) for row in rows}
     if len(_shapes) >= _CACHE_SIZE:
         _shapes.clear()
-    _shapes[attempt_id] = (time.monotonic() + _CACHE_SECONDS, shapes)
+    _shapes[key] = (time.monotonic() + _CACHE_SECONDS, shapes)
     return shapes
 
 
@@ -75,7 +78,7 @@ def _fast_answer():
     if not isinstance(device, str) or type(question_id) is not int or \
             flagged not in (None, True, False):
         return None
-    shapes = _shapes_of(attempt_id)
+    shapes = _shapes_of(attempt_id, device)
     shape = shapes.get(question_id) if shapes else None
     if shape is None:
         db.session.rollback()
