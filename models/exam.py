@@ -185,6 +185,13 @@ class ExamAttempt(Model):
     def state_label(self):
         return ATTEMPT_STATE.label(self.state)
 
+    @property
+    def pass_mark(self):
+        """The score this attempt passes with (less than the paper's when a part is waived)."""
+        from models.exam_rules import required_score
+
+        return required_score(self)
+
 
 class Answer(Model):
     __tablename__ = "answer"

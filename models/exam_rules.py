@@ -276,9 +276,19 @@ def question_count(paper, skip_kinds=()):
 def required_score(attempt):
     """The score an attempt passes with: the paper's pass mark, or — a combined paper whose
     professional part is waived — the pass mark in proportion to the questions sat."""
-    paper = attempt.paper
+    return _proportional(attempt.paper, len(attempt.question_ids or []))
+
+
+def pass_mark_for(enrollment, paper):
+    """The pass mark the physician will sit ``paper`` with (shown on the 考前须知)."""
+    skipped = skipped_parts(enrollment, paper)
+    if not skipped:
+        return paper.pass_mark
+    return _proportional(paper, question_count(paper, skipped))
+
+
+def _proportional(paper, sat):
     full = question_count(paper)
-    sat = len(attempt.question_ids or [])
     if paper.kind != "combined" or not full or sat >= full:
         return paper.pass_mark
     return -(-paper.pass_mark * sat // full)

@@ -89,7 +89,7 @@ class ExamView(BaseView):
             # 初次进入测评须进行人脸信息采集授权.
             return redirect(url_for(".consent", paper_id=paper.id))
         return self._page("notice.html", paper=paper, refusal=refusal, resuming=resuming,
-                          verify=verify)
+                          verify=verify, pass_mark=rules.pass_mark_for(enrollment, paper))
 
     @expose("/<int:paper_id>/consent", methods=["GET", "POST"])
     @has_access

@@ -161,7 +161,8 @@ class PaperView(ConsoleView):
     description_columns = {
         "kind": _l("The general procedure sits either the combined paper or a medical "
                    "humanities and a professional paper, in that order"),
-        "draw_single": _l("For a combined paper: its medical humanities part"),
+        **dict.fromkeys(("draw_single", "draw_multiple", "draw_judge"),
+                        _l("For a combined paper: its medical humanities part")),
         "draw_professional_single": _l(
             "Drawn from the professional questions of the physician's practice category and "
             "level (questions without them serve everyone)")}
