@@ -10,6 +10,7 @@ from models import Cycle, ExamAttempt, Paper, Question
 from tests.conftest import flashes, post
 from tests.test_exam import (  # noqa: F401 (_no_face_verification is autouse)
     _attempt,
+    _close,
     _enrollment,
     _no_face_verification,
     answer,
@@ -235,3 +236,22 @@ def test_a_combined_mock_paper_practises_the_physicians_professional_questions(a
     # Another category's question is not in his paper: its answer stays on the server.
     assert check(doctor, study.id, decoys[0].id, "A").status_code == 404
     assert db.session.query(ExamAttempt).count() == 0
+
+
+def test_a_combined_paper_that_closes_unsat_moves_the_physician_to_makeup(as_role):
+    """The sweeper treats the combined paper like the others: its time over, never sat →
+    待确认补考; a combined paper of another category moves nobody."""
+    from commands import exam
+
+    awaiting_exam("general")
+    bank("humanities", singles=2, multiples=0, judges=1)
+    professional_bank()
+    mine = combined()
+    dental = combined(category="dental")
+    dental.practice_category = "dental"
+    db.session.commit()
+    _close(dental)
+    assert exam.close_papers() == 0 and _enrollment().state == "awaiting_exam"
+    _close(mine)
+    assert exam.close_papers() == 1
+    assert _enrollment().state == "awaiting_makeup_confirmation"
