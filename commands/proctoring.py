@@ -357,7 +357,7 @@ def _cheating_effect(attempt, note, user):
             scores = [a.score for a in others if a.score is not None]
             result.best_score = max(scores) if scores else None
         db.session.flush()
-        kinds = rules.REQUIRED_KINDS.get(enrollment.procedure, ())
+        kinds = rules.required_kinds(enrollment)
         makeup = enrollment.state == "awaiting_makeup"
         if enrollment.state == "passed" and not all(
                 rules.kind_passed(enrollment, kind, makeup) for kind in kinds):

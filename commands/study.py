@@ -54,7 +54,7 @@ def record_check(actor, paper_id, question_id, response, now=None):
         question_id = int(question_id)
     except (TypeError, ValueError):
         abort(404)
-    if not rules.holds(paper, question_id):
+    if not rules.holds(paper, question_id, physician=learner(actor)[0]):
         abort(404)
     question = db.session.get(Question, question_id)
     letters = rules.normalise_response(question, response)

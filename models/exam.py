@@ -1,5 +1,9 @@
 """测评: the question bank, papers, attempts with their saved answers, and per-paper results.
 
+A paper is a 医学人文 (humanities) or a 业务水平 (professional) paper, or — for the general
+procedure — the manual's 医学人文与业务水平综合试卷 (combined): one paper with a humanities part
+and a professional part, the professional questions matching the physician's category and level.
+
 A question lives in the bank, tagged by the paper kind it serves and, for professional
 questions, by practice category and level (empty = any). A paper takes its questions either as
 a fixed list or by drawing N of each type at random from the bank for every attempt. An attempt
@@ -26,6 +30,12 @@ from sqlalchemy.orm import relationship
 from models.base import ChoiceSet, now
 
 PAPER_KIND = ChoiceSet(
+    ("humanities", _l("Medical humanities")),
+    ("professional", _l("Professional level")),
+    ("combined", _l("Medical humanities and professional level combined")),
+)
+# The bank's question kinds (a combined paper draws from both).
+QUESTION_KIND = ChoiceSet(
     ("humanities", _l("Medical humanities")),
     ("professional", _l("Professional level")),
 )
@@ -72,6 +82,10 @@ class Paper(Model):
     draw_single = Column(Integer)
     draw_multiple = Column(Integer)
     draw_judge = Column(Integer)
+    # A combined paper: the draws above are its humanities part, these its professional part.
+    draw_professional_single = Column(Integer)
+    draw_professional_multiple = Column(Integer)
+    draw_professional_judge = Column(Integer)
     questions = relationship("Question", secondary=paper_question, order_by="Question.id")
 
     @property
@@ -90,8 +104,22 @@ class Paper(Model):
                 "judge": self.draw_judge}
 
     @property
+    def professional_draws(self):
+        return {"single": self.draw_professional_single,
+                "multiple": self.draw_professional_multiple,
+                "judge": self.draw_professional_judge}
+
+    @property
+    def parts(self):
+        """[(question kind, {type: count drawn})]: one part, or a combined paper's two, in the
+        order they are shown (humanities first)."""
+        if self.kind == "combined":
+            return [("humanities", self.draws), ("professional", self.professional_draws)]
+        return [(self.kind, self.draws)]
+
+    @property
     def is_drawn(self):
-        return any(count for count in self.draws.values())
+        return any(count for _kind, draws in self.parts for count in draws.values())
 
     def __str__(self):
         return self.name
@@ -123,7 +151,7 @@ class Question(Model):
 
     @property
     def kind_label(self):
-        return PAPER_KIND.label(self.kind)
+        return QUESTION_KIND.label(self.kind)
 
     def __str__(self):
         return self.stem[:40]
@@ -156,6 +184,13 @@ class ExamAttempt(Model):
     @property
     def state_label(self):
         return ATTEMPT_STATE.label(self.state)
+
+    @property
+    def pass_mark(self):
+        """The score this attempt passes with (less than the paper's when a part is waived)."""
+        from models.exam_rules import required_score
+
+        return required_score(self)
 
 
 class Answer(Model):

@@ -3,8 +3,15 @@ now, how an attempt draws and orders its questions, how it is graded, and how th
 results settle the cycle result through the state machine.
 
 - 简易程序: the humanities paper; 一般程序: the humanities paper, then the professional paper of
-  the physician's practice category and level (it opens once the humanities paper is passed).
+  the physician's practice category and level (it opens once the humanities paper is passed) —
+  or, when the cycle sets one, the 医学人文与业务水平综合试卷 (combined) alone. A cycle's general
+  procedure has either the combined paper or the pair, never both (``check_paper``).
+- A combined paper draws a humanities part and a professional part; the professional questions
+  match the physician's practice category and level (untagged ones serve any).
 - An approved exemption waives one paper (models.exemption.WAIVED_PAPER); it counts as passed.
+  Under the general procedure it waives the professional paper, or a combined paper's
+  professional part (our rule): the physician sits the humanities part alone, and the pass mark
+  shrinks in proportion to the questions left (``required_score``).
 - Every required paper passed → 合格 (cycle over). A required paper failed with no attempts
   left → 待确认补考; after the province confirms, the make-up papers of the failed kinds decide:
   passed → 合格, failed with no attempts left → 不合格.
@@ -38,9 +45,14 @@ from models.exam import (
 )
 
 # Paper kinds in the order they must be passed.
-KIND_ORDER = ("humanities", "professional")
+KIND_ORDER = ("humanities", "professional", "combined")
 REQUIRED_KINDS = {PROCEDURE.SIMPLE: ("humanities",),
                   PROCEDURE.GENERAL: ("humanities", "professional")}
+# The general procedure when its cycle sets the combined paper.
+COMBINED_KINDS = ("combined",)
+# The kinds a procedure's papers may be (the pair or the combined paper under the general one).
+PROCEDURE_KINDS = {PROCEDURE.SIMPLE: ("humanities",),
+                   PROCEDURE.GENERAL: ("humanities", "professional", "combined")}
 JUDGE_OPTIONS = ("正确", "错误")
 
 
@@ -57,6 +69,23 @@ def waived_kinds(enrollment):
         if e.waived_paper}
 
 
+def uses_combined(cycle_id, procedure):
+    """Whether the cycle's ``procedure`` sits the combined paper (a real one, regular or
+    make-up, is set for it) rather than the humanities and professional pair."""
+    if procedure != PROCEDURE.GENERAL:
+        return False
+    return db.session.scalars(select(Paper.id).where(
+        Paper.cycle_id == cycle_id, Paper.procedure == procedure, Paper.is_mock.is_(False),
+        Paper.kind == "combined").limit(1)).first() is not None
+
+
+def required_kinds(enrollment):
+    """The paper kinds the enrollment must pass, in order."""
+    if uses_combined(enrollment.cycle_id, enrollment.procedure):
+        return COMBINED_KINDS
+    return REQUIRED_KINDS.get(enrollment.procedure, ())
+
+
 def fits(paper, physician):
     """Whether a paper's practice category and level (empty = any) fit the physician."""
     return (paper.practice_category in (None, "", physician.practice_category)
@@ -65,7 +94,7 @@ def fits(paper, physician):
 
 def papers_for(enrollment, makeup=False):
     """{kind: paper} the physician sits in this cycle (the make-up papers when ``makeup``)."""
-    kinds = REQUIRED_KINDS.get(enrollment.procedure, ())
+    kinds = required_kinds(enrollment)
     papers = db.session.scalars(select(Paper).where(
         Paper.cycle_id == enrollment.cycle_id, Paper.is_mock.is_(False),
         Paper.is_makeup.is_(makeup), Paper.procedure == enrollment.procedure,
@@ -92,10 +121,16 @@ def open_attempt(enrollment):
         ExamAttempt.state == ATTEMPT_STATE.IN_PROGRESS)).first()
 
 
+def kind_waived(enrollment, kind):
+    """Whether an approved exemption waives the whole of ``kind`` (a combined paper is never
+    waived whole: only its professional part is)."""
+    return kind in waived_kinds(enrollment)
+
+
 def kind_passed(enrollment, kind, makeup=False):
     """A kind counts as passed when waived, or when its paper (or, in a make-up, the regular
     or the make-up paper) has been passed."""
-    if kind in waived_kinds(enrollment):
+    if kind_waived(enrollment, kind):
         return True
     for papers in ([papers_for(enrollment)] + ([papers_for(enrollment, True)] if makeup else [])):
         paper = papers.get(kind)
@@ -109,7 +144,7 @@ def card_status(enrollment, paper, now=None):
     """What the manual's card shows: (code, text). Codes: exempted, passed, used_up,
     waiting (not yet open), closed, locked (an earlier paper first), open."""
     now = now or datetime.datetime.now()
-    if paper.kind in waived_kinds(enrollment):
+    if kind_waived(enrollment, paper.kind):
         return "exempted", _("Exempted")
     result = result_for(enrollment, paper)
     if result is not None and result.passed:
@@ -121,7 +156,7 @@ def card_status(enrollment, paper, now=None):
     if paper.closes_at and now >= paper.closes_at:
         return "closed", _("The exam has ended")
     for kind in KIND_ORDER[:KIND_ORDER.index(paper.kind)]:
-        if kind in REQUIRED_KINDS.get(enrollment.procedure, ()) and not kind_passed(
+        if kind in required_kinds(enrollment) and not kind_passed(
                 enrollment, kind, makeup=paper.is_makeup):
             return "locked", _("Pass the medical humanities paper first")
     return "open", _("Enter the assessment")
@@ -148,22 +183,28 @@ def check_may_start(enrollment, paper, now=None):
 # --- an attempt -----------------------------------------------------------------------------
 
 
-def draw(paper, rng):
+def draw(paper, rng, physician=None, skip_kinds=()):
     """The questions of one attempt, in the order shown: the fixed list, or N of each type
-    drawn from the enabled bank questions of the paper's kind (and category / level)."""
+    drawn from the enabled bank questions of each part's kind (a combined paper: its
+    humanities part, then its professional part); professional questions match the paper's
+    and the physician's category / level. ``skip_kinds``: parts waived by an exemption."""
     if not paper.is_drawn:
-        questions = fixed_questions(paper)
+        questions = [q for q in fixed_questions(paper) if q.kind not in skip_kinds]
         rng.shuffle(questions)
         return questions
     drawn = []
-    for qtype, count in paper.draws.items():
-        if not count:
+    for kind, draws in paper.parts:
+        if kind in skip_kinds:
             continue
-        ids = db.session.scalars(_pool(paper, qtype).order_by(Question.id)).all()
-        if len(ids) < count:
-            raise ExamRefused(_("The question bank does not hold enough questions for this "
-                                "paper: please contact the health administration"))
-        drawn.extend(rng.sample(ids, count))
+        for qtype, count in draws.items():
+            if not count:
+                continue
+            ids = db.session.scalars(_pool(paper, kind, qtype, physician)
+                                     .order_by(Question.id)).all()
+            if len(ids) < count:
+                raise ExamRefused(_("The question bank does not hold enough questions for "
+                                    "this paper: please contact the health administration"))
+            drawn.extend(rng.sample(ids, count))
     questions = {q.id: q for q in db.session.scalars(select(Question).where(
         Question.id.in_(drawn)))}
     return [questions[i] for i in drawn]
@@ -187,25 +228,70 @@ def fixed_questions(paper):
         .order_by(Question.id)))
 
 
-def _pool(paper, qtype):
-    """The ids of the bank questions a drawn paper draws its ``qtype`` questions from."""
+def _pool(paper, kind, qtype, physician=None):
+    """The ids of the bank questions a drawn paper draws its ``kind`` part's ``qtype``
+    questions from. Professional questions match the paper's category and level when it has
+    them and, for a combined paper, the physician's (an untagged question serves any)."""
     query = select(Question.id).where(
-        Question.enabled.is_(True), Question.kind == paper.kind, Question.type == qtype)
-    if paper.kind == "professional":
-        for column, value in ((Question.practice_category, paper.practice_category),
-                              (Question.level, paper.level)):
-            if value:
-                query = query.where(or_(column == value, column.is_(None), column == ""))
+        Question.enabled.is_(True), Question.kind == kind, Question.type == qtype)
+    if kind == "professional":
+        wanted = [(column, value) for column, value in (
+            (Question.practice_category, paper.practice_category),
+            (Question.level, paper.level)) if value]
+        if paper.kind == "combined" and physician is not None:
+            # A physician without a category or level gets the untagged questions only.
+            wanted += [(Question.practice_category, physician.practice_category),
+                       (Question.level, physician.level)]
+        for column, value in wanted:
+            query = query.where(or_(column == value, column.is_(None), column == ""))
     return _kept_from_mock(query, paper)
 
 
-def holds(paper, question_id):
+def holds(paper, question_id, physician=None):
     """Whether the question can be one of the paper's: on its fixed list, or (a drawn paper)
-    in the pool of a type it draws. Disabled questions are in no paper."""
+    in the pool of a type a part draws. Disabled questions are in no paper."""
     if not paper.is_drawn:
         return any(question.id == question_id for question in fixed_questions(paper))
-    return any(db.session.scalars(_pool(paper, qtype).where(Question.id == question_id))
-               .first() is not None for qtype, count in paper.draws.items() if count)
+    return any(db.session.scalars(_pool(paper, kind, qtype, physician)
+                                  .where(Question.id == question_id)).first() is not None
+               for kind, draws in paper.parts for qtype, count in draws.items() if count)
+
+
+def skipped_parts(enrollment, paper):
+    """The parts of a combined paper an approved exemption waives (its professional part
+    under the general procedure); nothing for a humanities or professional paper."""
+    if paper.kind != "combined" or enrollment is None:
+        return ()
+    return tuple(kind for kind, _draws in paper.parts if kind in waived_kinds(enrollment))
+
+
+def question_count(paper, skip_kinds=()):
+    """How many questions one attempt of the paper has (without the waived parts)."""
+    if paper.is_drawn:
+        return sum(count for kind, draws in paper.parts if kind not in skip_kinds
+                   for count in draws.values() if count)
+    return len([q for q in fixed_questions(paper) if q.kind not in skip_kinds])
+
+
+def required_score(attempt):
+    """The score an attempt passes with: the paper's pass mark, or — a combined paper whose
+    professional part is waived — the pass mark in proportion to the questions sat."""
+    return _proportional(attempt.paper, len(attempt.question_ids or []))
+
+
+def pass_mark_for(enrollment, paper):
+    """The pass mark the physician will sit ``paper`` with (shown on the 考前须知)."""
+    skipped = skipped_parts(enrollment, paper)
+    if not skipped:
+        return paper.pass_mark
+    return _proportional(paper, question_count(paper, skipped))
+
+
+def _proportional(paper, sat):
+    full = question_count(paper)
+    if paper.kind != "combined" or not full or sat >= full:
+        return paper.pass_mark
+    return -(-paper.pass_mark * sat // full)
 
 
 def option_letters(question):
@@ -217,7 +303,7 @@ def option_letters(question):
 def new_attempt(enrollment, paper, number, device, now=None, seed=None):
     now = now or datetime.datetime.now()
     rng = random.Random(seed)
-    questions = draw(paper, rng)
+    questions = draw(paper, rng, enrollment.physician, skipped_parts(enrollment, paper))
     if not questions:
         raise ExamRefused(_("This paper has no questions yet: please contact the health "
                             "administration"))
@@ -271,7 +357,7 @@ def grade(attempt):
         if right:
             score += question.score
     attempt.score = score
-    attempt.passed = score >= attempt.paper.pass_mark
+    attempt.passed = score >= required_score(attempt)
     return score
 
 
@@ -309,7 +395,7 @@ def settle(enrollment, user=None, now=None):
     makeup = enrollment.state == S.AWAITING_MAKEUP
     if enrollment.state not in (S.AWAITING_EXAM, S.AWAITING_MAKEUP):
         return None
-    kinds = REQUIRED_KINDS.get(enrollment.procedure, ())
+    kinds = required_kinds(enrollment)
     if all(kind_passed(enrollment, kind, makeup) for kind in kinds):
         return workflow.apply(enrollment, "exam_passed", user=user)
     papers = papers_for(enrollment, makeup)
@@ -334,8 +420,10 @@ def closed_unpassed(now):
 
     paper = aliased(Paper)
     makeup = Enrollment.state == S.AWAITING_MAKEUP
+    # A paper of any kind its procedure may have is required: a cycle never sets both the
+    # combined paper and the pair for the same procedure (check_paper).
     required = or_(*[and_(Enrollment.procedure == procedure, paper.kind.in_(kinds))
-                     for procedure, kinds in REQUIRED_KINDS.items()])
+                     for procedure, kinds in PROCEDURE_KINDS.items()])
     closed_paper = select(paper.id).where(
         paper.cycle_id == Enrollment.cycle_id, paper.procedure == Enrollment.procedure,
         paper.is_mock.is_(False), paper.closes_at <= now, required,
@@ -365,13 +453,13 @@ def check_question(question):
     """A question the bank may hold: a stem, options that fit its type, an answer among them,
     a positive score, and a stem not already in the bank for the same paper kind. Returns the
     problems (all of them, for the import's per-row reasons); empty when it is fine."""
-    from models.exam import PAPER_KIND
+    from models.exam import QUESTION_KIND
 
     problems = []
     question.stem = (question.stem or "").strip()
     if not question.stem:
         problems.append(_("The question is empty"))
-    if question.kind not in PAPER_KIND:
+    if question.kind not in QUESTION_KIND:
         problems.append(_("Choose the paper kind the question is for"))
     if question.type not in QUESTION_TYPE:
         problems.append(_("Choose the question type: single choice, multiple choice or true "
@@ -420,8 +508,11 @@ def check_paper(paper):
                          (paper.max_attempts, _("Attempts"))):
         if value is None or value < 1:
             raise ExamRefused(_("%(field)s must be a whole number of at least 1", field=label))
-    if any(count is not None and count < 0 for count in paper.draws.values()):
+    if any(count is not None and count < 0 for _kind, draws in
+           (paper.parts + [("professional", paper.professional_draws)])
+           for count in draws.values()):
         raise ExamRefused(_("The number of questions drawn cannot be negative"))
+    check_combined(paper)
     if not paper.is_mock:
         if paper.opens_at is None or paper.closes_at is None:
             raise ExamRefused(_("Please fill in when the exam opens and closes"))
@@ -436,3 +527,32 @@ def check_paper(paper):
 
                 raise ExamRefused(_("The exam's time must lie inside the schedule's %(stage)s "
                                     "period", stage=WINDOW_KIND.label(kind)))
+
+
+def check_combined(paper):
+    """A combined paper is for the general procedure and, when drawn, draws both parts; the
+    professional part's counts belong to a combined paper only; and a cycle's procedure sits
+    either the combined paper or the humanities and professional pair, never both."""
+    if paper.kind != "combined":
+        if any(paper.professional_draws.values()):
+            raise ExamRefused(_("The professional part's numbers drawn are for a combined "
+                                "paper only: leave them empty"))
+    else:
+        if paper.procedure != PROCEDURE.GENERAL:
+            raise ExamRefused(_("The combined paper is for physicians of the general "
+                                "procedure"))
+        if paper.is_drawn and not all(any(draws.values()) for _kind, draws in paper.parts):
+            raise ExamRefused(_("A combined paper draws questions for both its parts: fill in "
+                                "the medical humanities part and the professional part"))
+    if paper.is_mock or paper.cycle_id is None and paper.cycle is None:
+        return
+    cycle_id = paper.cycle_id if paper.cycle_id is not None else paper.cycle.id
+    other_kinds = ("humanities", "professional") if paper.kind == "combined" else ("combined",)
+    clash = db.session.scalars(select(Paper).where(
+        Paper.cycle_id == cycle_id, Paper.procedure == paper.procedure,
+        Paper.is_mock.is_(False), Paper.kind.in_(other_kinds),
+        Paper.id != (paper.id or -1)).order_by(Paper.id).limit(1)).first()
+    if clash is not None:
+        raise ExamRefused(_("In one cycle the general procedure sits either the combined paper "
+                            "or the medical humanities and professional papers, not both: "
+                            "%(paper)s is already set", paper=clash.name))

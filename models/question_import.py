@@ -17,7 +17,7 @@ from app.extensions import db
 from models import audit
 from models import exam_rules, spreadsheet
 from models.base import Refused, TextList
-from models.exam import LETTERS, PAPER_KIND, QUESTION_TYPE, Question
+from models.exam import LETTERS, QUESTION_KIND, QUESTION_TYPE, Question
 from models.physician import PHYSICIAN_LEVEL, PRACTICE_CATEGORY
 
 MAX_BYTES = spreadsheet.MAX_BYTES
@@ -85,7 +85,7 @@ def template_bytes():
     buffer = io.BytesIO()
     book = _workbook(buffer)
     sheet = _sheet(book, _("Question bank"))
-    lists = {"kind": _labels(PAPER_KIND), "practice_category": _labels(PRACTICE_CATEGORY),
+    lists = {"kind": _labels(QUESTION_KIND), "practice_category": _labels(PRACTICE_CATEGORY),
              "level": _labels(PHYSICIAN_LEVEL), "type": _labels(QUESTION_TYPE)}
     for key, values in lists.items():
         col = KEYS.index(key)
@@ -112,7 +112,7 @@ def _row_values(question):
     if judge:
         answer = dict(zip(LETTERS, exam_rules.JUDGE_OPTIONS)).get(answer, answer)
     values = {
-        "kind": PAPER_KIND.label(question.kind),
+        "kind": QUESTION_KIND.label(question.kind),
         "practice_category": PRACTICE_CATEGORY.label(question.practice_category or None),
         "level": PHYSICIAN_LEVEL.label(question.level or None),
         "type": QUESTION_TYPE.label(question.type),
@@ -207,7 +207,7 @@ def _question(values):
     rules are ``exam_rules.check_question``'s."""
     problems = []
     # An unknown paper kind or question type is kept as written, for check_question to refuse.
-    kind = _choice(PAPER_KIND, _text(values["kind"])) or _text(values["kind"]) or None
+    kind = _choice(QUESTION_KIND, _text(values["kind"])) or _text(values["kind"]) or None
     qtype = _choice(QUESTION_TYPE, _text(values["type"])) or _text(values["type"]) or None
     coded = {}
     for key, choice_set, label in (("practice_category", PRACTICE_CATEGORY,

@@ -2,8 +2,11 @@
 physician studies and which questions a mock paper holds.
 
 - 简易程序 studies [医学人文知识]: the humanities mock papers of the simple procedure;
-  一般程序 studies [医学人文知识、专业知识]: the humanities and professional mock papers of the
-  general procedure — the same kinds each procedure sits (``exam_rules.REQUIRED_KINDS``).
+  一般程序 studies [医学人文知识、专业知识]: the humanities, professional and combined mock papers
+  of the general procedure — the kinds each procedure's papers may be
+  (``exam_rules.PROCEDURE_KINDS``), whichever of them the cycle's real papers use.
+- A combined mock paper's professional part, like a real one's, holds the questions of the
+  physician's practice category and level (untagged ones serve any).
 - A mock paper with a practice category or level (empty = any) is for the physicians who have
   them (``exam_rules.fits``).
 - A physician who has not chosen a procedure yet — or is not enrolled in the cycle — studies
@@ -25,13 +28,14 @@ from models.enrollment import PROCEDURE
 from models.exam import Paper
 from models.exam_rules import (
     KIND_ORDER,
-    REQUIRED_KINDS,
+    PROCEDURE_KINDS,
     ExamRefused,
     draw,
     fits,
     fixed_questions,
     open_attempt,
 )
+from models.exam_rules import question_count  # noqa: F401 (how many questions one round has)
 
 # In the manual's order, with what each procedure studies.
 PROCEDURE_ORDER = (PROCEDURE.SIMPLE, PROCEDURE.GENERAL)
@@ -58,7 +62,7 @@ def mock_papers(cycle, physician, enrollment):
         Paper.procedure.in_(procedures)).order_by(Paper.id)).all()
     grouped = {procedure: [] for procedure in procedures}
     for paper in papers:
-        if paper.kind in REQUIRED_KINDS[paper.procedure] and fits(paper, physician):
+        if paper.kind in PROCEDURE_KINDS[paper.procedure] and fits(paper, physician):
             grouped[paper.procedure].append(paper)
     for listed in grouped.values():
         listed.sort(key=lambda p: (KIND_ORDER.index(p.kind), p.id))
@@ -79,16 +83,9 @@ def check_may_study(enrollment, now=None):
                             "in"))
 
 
-def question_count(paper):
-    """How many questions one round of the paper has."""
-    if paper.is_drawn:
-        return sum(count for count in paper.draws.values() if count)
-    return len(fixed_questions(paper))
-
-
-def questions(paper, rng, in_order=False):
+def questions(paper, rng, in_order=False, physician=None):
     """One round's questions: a fresh draw (or the fixed list shuffled); ``in_order`` keeps a
     fixed list in the paper's own order (背题模式 reads it like a book)."""
     if in_order and not paper.is_drawn:
         return fixed_questions(paper)
-    return draw(paper, rng)
+    return draw(paper, rng, physician)

@@ -291,6 +291,7 @@ class ConsoleView(ScopedModelView):
             column: SelectField(self.label_columns.get(column, column),
                                 choices=[("", "")] + choice_set.options(),
                                 validators=[DataRequired(_l("This field is required"))],
+                                description=(self.description_columns or {}).get(column, ""),
                                 widget=Select2Widget())
             for column, choice_set in self.choice_fields.items()
         }

@@ -14,7 +14,7 @@ from commands import proctoring
 from models import ExamAttempt
 from models import exam_rules as rules
 from models.base import Refused
-from models.exam import ATTEMPT_STATE, LETTERS, QUESTION_TYPE
+from models.exam import ATTEMPT_STATE, LETTERS, PAPER_KIND, QUESTION_TYPE
 from security import scope
 from views.base import attempt as run
 
@@ -55,7 +55,10 @@ class ExamView(BaseView):
                 cards.append({"paper": paper, "code": code, "text": text,
                               "left": paper.max_attempts - (result.attempts_used if result
                                                             else 0),
-                              "best": result.best_score if result else None})
+                              "best": result.best_score if result else None,
+                              # A combined paper's part waived by an approved exemption.
+                              "waived": [PAPER_KIND.label(kind) for kind in
+                                         rules.skipped_parts(enrollment, paper)]})
             if enrollment.state not in ("awaiting_exam", "awaiting_makeup"):
                 refusal = _("You cannot take an exam in your current state: %(state)s",
                             state=enrollment.state_label)
@@ -86,7 +89,7 @@ class ExamView(BaseView):
             # 初次进入测评须进行人脸信息采集授权.
             return redirect(url_for(".consent", paper_id=paper.id))
         return self._page("notice.html", paper=paper, refusal=refusal, resuming=resuming,
-                          verify=verify)
+                          verify=verify, pass_mark=rules.pass_mark_for(enrollment, paper))
 
     @expose("/<int:paper_id>/consent", methods=["GET", "POST"])
     @has_access

@@ -19,7 +19,7 @@ from models import Enrollment, Paper, PaperResult, Question
 from models import exam_rules
 from models.base import Refused
 from models.enrollment import ENROLLMENT_STATE, PROCEDURE
-from models.exam import LETTERS, PAPER_KIND, QUESTION_TYPE
+from models.exam import LETTERS, PAPER_KIND, QUESTION_KIND, QUESTION_TYPE
 from models.physician import PHYSICIAN_LEVEL, PRACTICE_CATEGORY
 from security import scope
 from views.base import ConsoleView, scoped
@@ -47,7 +47,7 @@ class QuestionView(ConsoleView):
                                   + OPTION_FIELDS + ["answer", "score", "explanation",
                                                      "enabled"])
     search_columns = ["kind", "type", "stem", "enabled"]
-    choice_fields = {"kind": PAPER_KIND, "type": QUESTION_TYPE}
+    choice_fields = {"kind": QUESTION_KIND, "type": QUESTION_TYPE}
     label_columns = {"kind": _l("Paper kind"), "kind_label": _l("Paper kind"),
                      "type": _l("Question type"), "type_label": _l("Question type"),
                      "options": _l("Options"), "explanation": _l("Explanation"),
@@ -116,9 +116,14 @@ def _optional_choices():
     }
 
 
+PROFESSIONAL_DRAWS = ["draw_professional_single", "draw_professional_multiple",
+                      "draw_professional_judge"]
+
+
 class PaperView(ConsoleView):
     """试卷: per cycle and procedure, with window, duration, pass mark, attempts, and either a
-    fixed list of questions or N of each type drawn per attempt."""
+    fixed list of questions or N of each type drawn per attempt (a combined paper: N of each
+    type for its humanities part and for its professional part)."""
 
     datamodel = scoped(Paper)
     list_title = show_title = _l("Papers")
@@ -129,11 +134,12 @@ class PaperView(ConsoleView):
     show_columns = ["name", "cycle", "kind_label", "procedure_label", "practice_category",
                     "level", "is_mock", "is_makeup", "opens_at", "closes_at",
                     "duration_minutes", "pass_mark", "max_attempts", "draw_single",
-                    "draw_multiple", "draw_judge", "questions"]
-    add_columns = edit_columns = ["name", "cycle", "kind", "procedure", "practice_category",
+                    "draw_multiple", "draw_judge"] + PROFESSIONAL_DRAWS + ["questions"]
+    add_columns = edit_columns = (["name", "cycle", "kind", "procedure", "practice_category",
                                   "level", "is_mock", "is_makeup", "opens_at", "closes_at",
                                   "duration_minutes", "pass_mark", "max_attempts",
-                                  "draw_single", "draw_multiple", "draw_judge", "questions"]
+                                  "draw_single", "draw_multiple", "draw_judge"]
+                                  + PROFESSIONAL_DRAWS + ["questions"])
     search_columns = ["name", "cycle", "kind", "procedure", "is_mock", "is_makeup"]
     choice_fields = {"kind": PAPER_KIND, "procedure": PROCEDURE}
     label_columns = {"kind": _l("Paper kind"), "kind_label": _l("Paper kind"),
@@ -145,7 +151,21 @@ class PaperView(ConsoleView):
                      "draw_single": _l("Single choice drawn per attempt"),
                      "draw_multiple": _l("Multiple choice drawn per attempt"),
                      "draw_judge": _l("True or false drawn per attempt"),
+                     "draw_professional_single": _l(
+                         "Combined paper, professional part: single choice drawn"),
+                     "draw_professional_multiple": _l(
+                         "Combined paper, professional part: multiple choice drawn"),
+                     "draw_professional_judge": _l(
+                         "Combined paper, professional part: true or false drawn"),
                      "questions": _l("Fixed questions (when nothing is drawn)")}
+    description_columns = {
+        "kind": _l("The general procedure sits either the combined paper or a medical "
+                   "humanities and a professional paper, in that order"),
+        **dict.fromkeys(("draw_single", "draw_multiple", "draw_judge"),
+                        _l("For a combined paper: its medical humanities part")),
+        "draw_professional_single": _l(
+            "Drawn from the professional questions of the physician's practice category and "
+            "level (questions without them serve everyone)")}
     base_order = ("id", "desc")
 
     def __init__(self, *args, **kwargs):

@@ -49,8 +49,9 @@ class StudyView(BaseView):
         paper, error = run(lambda: study.study_paper(scope.current_actor(), paper_id))
         if error is not None:
             return redirect(url_for(".index"))  # which says why (an exam is being answered)
-        questions, refusal = run(lambda: study_rules.questions(paper, random.Random(),
-                                                               in_order=in_order))
+        physician = study.learner(scope.current_actor())[0]
+        questions, refusal = run(lambda: study_rules.questions(
+            paper, random.Random(), in_order=in_order, physician=physician))
         return self._page(template, paper=paper, questions=questions or [], refusal=refusal)
 
     @expose("/<int:paper_id>/practice")
