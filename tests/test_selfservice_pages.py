@@ -261,3 +261,8 @@ def test_ethics_self_rating_behind_the_province_setting(doctor, province):
         assert ef.snapshot(_enrollment())["工作成绩、职业道德"]["医德医风自评"] == "良好"
     finally:
         province.config["ETHICS_SELF_RATING"] = False
+
+
+@pytest.mark.parametrize("role", ["institution", "district", "operator"])
+def test_online_service_is_the_physicians_page(as_role, role):
+    assert as_role(role).get("/me/contact").status_code == 403
