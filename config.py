@@ -97,6 +97,12 @@ class Config:
     # tried from many addresses meets the account limit (and the lockout, and the captcha).
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "300 per minute")
     LOGIN_ACCOUNT_RATE_LIMIT = os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "10 per minute")
+    # 医德医风自评 (优秀/良好/一般) in 我要报名's step 4: a province setting (Hainan, manual 004).
+    ETHICS_SELF_RATING = _env_bool("ETHICS_SELF_RATING", False)
+    # 忘记密码's two POSTs (ask for a code, set the new password), per address and per account.
+    PASSWORD_RESET_RATE_LIMIT = os.environ.get("PASSWORD_RESET_RATE_LIMIT", "60 per hour")
+    PASSWORD_RESET_ACCOUNT_RATE_LIMIT = os.environ.get("PASSWORD_RESET_ACCOUNT_RATE_LIMIT",
+                                                       "10 per hour")
     # Where the login limits count. Unset: the Redis of REDIS_URL when there is one, so that
     # every gunicorn worker counts together; memory (one process) for the embedded demo.
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or None

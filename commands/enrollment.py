@@ -67,12 +67,30 @@ def _text(form, name, limit=128):
     return (form.get(name) or "").strip()[:limit] or None
 
 
+# From the electronic registration (manual 003): shown, never changed by the physician.
+REGISTERED = {"name": "name", "id_number": "id_number", "qualification_no": "qualification_no",
+              "certificate_no": "certificate_no"}
+
+
+def _refuse_registered_changes(physician, form):
+    """A posted value of a registered field that differs from the record is refused (the
+    form does not offer them; a crafted request does not change them either)."""
+    for name, attribute in REGISTERED.items():
+        if name in form and (form.get(name) or "").strip() != (
+                getattr(physician, attribute) or ""):
+            raise ef.EnrollmentRefused(_(
+                "The name, the ID number and the qualification and practice certificate numbers "
+                "come from the electronic registration and cannot be changed; if one is wrong, "
+                "ask your medical institution"))
+
+
 @command
 def save_step(actor, number, form, files):
     """Save one of the five steps (the form as posted) and mark it done. A step saved but not
     complete yet (a paper licence with one of its two pages) is kept, left not done, and the
     message saying what is missing is returned."""
     physician, enrollment = _locked_editable(actor)
+    _refuse_registered_changes(physician, form)
     missing = _STEPS[number](physician, enrollment, form, files, actor)
     if missing:
         enrollment.completed_steps = (enrollment.completed_steps or 0) & ~(1 << (number - 1))
@@ -130,9 +148,7 @@ def _save_practice(physician, enrollment, form, files, actor):
     physician.title_date = _date(form.get("title_date"))
     physician.position = _text(form, "position", 64)
     physician.position_date = _date(form.get("position_date"))
-    physician.qualification_no = _text(form, "qualification_no", 32)
     physician.qualification_date = _date(form.get("qualification_date"))
-    physician.certificate_no = _text(form, "certificate_no", 32)
     physician.certificate_date = _date(form.get("certificate_date"))
     physician.first_registration_date = (
         _date(form.get("first_registration_date")) or physician.first_registration_date)
@@ -162,7 +178,8 @@ def _save_experience(physician, enrollment, form, files, actor):
         db.session.delete(scope.require(actor, scope.CHANGE, Experience, form.get("delete")))
         return
     if form.get("kind"):
-        if form["kind"] not in EXPERIENCE_KIND:
+        if form["kind"] not in EXPERIENCE_KIND or (
+                not form.get("row_id") and form["kind"] not in ef.EXPERIENCE_SECTIONS):
             raise ef.EnrollmentRefused(_("Please choose the kind of experience"))
         start, end = _date(form.get("start_date")), _date(form.get("end_date"))
         if start and end and start > end:
@@ -189,6 +206,24 @@ def _save_assessment(physician, enrollment, form, files, actor):
     if form.get("work_quantity") not in ("pass", "fail"):
         raise ef.EnrollmentRefused(_("Please assess the work quantity completed: "
                                      "qualified/unqualified"))
+    for name, label in (("work_quality_result", _("Work quality completed")),
+                        ("gov_work", _("Completion of government mandated work"))):
+        if form.get(name) not in (None, "", "pass", "fail"):
+            raise ef.EnrollmentRefused(_("Please assess %(field)s: qualified/unqualified",
+                                         field=label))
+    rating = form.get("ethics_rating") or ""
+    if ef.ethics_rating_enabled() and rating not in ef.ETHICS_RATINGS:
+        raise ef.EnrollmentRefused(_("Please rate your professional ethics: "
+                                     "excellent/good/fair"))
+    lists = {}
+    for name, label in ef.GOOD_RECORD_LISTS.items():
+        items = [item.strip() for item in form.getlist(name) if item and item.strip()]
+        if len(items) > ef.LIST_LENGTH_LIMIT or any(
+                len(item) > ef.LIST_ITEM_LIMIT for item in items):
+            raise ef.EnrollmentRefused(_("%(field)s: at most %(count)s entries of %(limit)s "
+                                         "characters each", field=label,
+                                         count=ef.LIST_LENGTH_LIMIT, limit=ef.LIST_ITEM_LIMIT))
+        lists[name] = items
     numbers = {}
     for name in ("patients", "surgeries", "tests", "ward_rounds"):
         value = (form.get(name) or "").strip()
@@ -197,15 +232,31 @@ def _save_assessment(physician, enrollment, form, files, actor):
         numbers[name] = value
     if form.get("bad_record") == "yes" and not (form.get("bad_detail") or "").strip():
         raise ef.EnrollmentRefused(_("Please describe the bad practice record"))
+    before = (enrollment.form_data or {}).get("assessment", {})
+
+    def kept(name):
+        """An older form's free text (good_detail, work_quality): what is posted, else what
+        was stored (the current form no longer has the field)."""
+        if name in form:
+            return (form.get(name) or "").strip()[:1000]
+        return before.get(name, "")
+
     assessment = {
         "good_record": form["good_record"], "bad_record": form["bad_record"],
-        "good_detail": (form.get("good_detail") or "").strip()[:1000],
+        **lists,
+        "good_detail": kept("good_detail"),
         "bad_detail": (form.get("bad_detail") or "").strip()[:1000],
         "work_quantity": form["work_quantity"], **numbers,
-        "work_quality": (form.get("work_quality") or "").strip()[:1000],
+        "work_quality": kept("work_quality"),
+        "work_quality_result": form.get("work_quality_result") or "",
+        "gov_work": form.get("gov_work") or "",
         "ethics_fail": form["ethics_fail"],
         "residency_in_cycle": "yes" if form.get("residency_in_cycle") == "yes" else "no",
     }
+    if ef.ethics_rating_enabled():
+        assessment["ethics_rating"] = rating
+    elif before.get("ethics_rating"):
+        assessment["ethics_rating"] = before["ethics_rating"]
     enrollment.form_data = {**(enrollment.form_data or {}), "assessment": assessment}
 
 

@@ -64,6 +64,33 @@ SIMPLE_CONDITIONS = {
 }
 
 
+# 相关经历 as the manual's three sections; rows of the older kinds (filings, research results)
+# stay shown, under their own titles, when a physician has them.
+EXPERIENCE_SECTIONS = {
+    "education": _l("Education history"),
+    "practice": _l("Work history"),
+    "change": _l("Practice change history"),
+}
+LEGACY_SECTIONS = {"filing": _l("Multi-institution practice filing"),
+                   "research": _l("Research results")}
+
+# 工作成绩: the +添加 lists of the good practice record (stored as lists of texts in
+# form_data["assessment"]); older submissions kept one text, "good_detail", still shown.
+GOOD_RECORD_LISTS = {
+    "awards": _l("Commendations and awards received"),
+    "gov_tasks": _l("Government mandated tasks completed"),
+    "research": _l("Research results obtained"),
+}
+LIST_ITEM_LIMIT = 200
+LIST_LENGTH_LIMIT = 20
+# 医德医风自评 (ETHICS_SELF_RATING, Hainan).
+ETHICS_RATINGS = {"excellent": _l("Excellent"), "good": _l("Good"), "fair": _l("Fair")}
+
+
+def ethics_rating_enabled():
+    return bool(current_app.config.get("ETHICS_SELF_RATING"))
+
+
 class EnrollmentRefused(Refused):
     """The step or the submission was refused; the message is for the user."""
 
@@ -72,6 +99,34 @@ def state_text(enrollment):
     if enrollment is None:
         return _("Enrollment not open, please contact your medical institution")
     return str(PHYSICIAN_STATE_TEXT.get(enrollment.state, enrollment.state_label))
+
+
+# What to do next, under 当前任务 on the home page (manuals 001, 003).
+_ENROLL_HINT = _l("Tap [Enroll] below to fill in and submit your enrollment information")
+_REJECTED_HINT = _l("Please correct the information and submit it again within the physician "
+                    "enrollment period")
+_REVIEW_HINT = _l("Please wait for the review of your medical institution and the re-review of "
+                  "the assessment institution")
+_EXAM_HINT = _l("Watch for the exam notice, and tap [Take the exam] below to see the exam "
+                "arrangements")
+TASK_HINTS = {
+    S.PENDING_ENROLLMENT: _ENROLL_HINT,
+    S.REJECTED_BY_INSTITUTION: _REJECTED_HINT,
+    S.REJECTED_BY_ADMINISTRATION: _REJECTED_HINT,
+    S.PENDING_INSTITUTION_REVIEW: _REVIEW_HINT,
+    S.RETURNED_BY_ASSESSMENT: _REVIEW_HINT,
+    S.PENDING_ASSESSMENT_REVIEW: _REVIEW_HINT,
+    S.AWAITING_EXAM: _EXAM_HINT,
+    S.AWAITING_MAKEUP: _EXAM_HINT,
+}
+# From here on the enrollment has passed review (the manual's "已通过审核" page).
+APPROVED_STATES = (S.AWAITING_EXAM, S.AWAITING_MAKEUP_CONFIRMATION, S.AWAITING_MAKEUP,
+                   S.PASSED, S.FAILED)
+
+
+def task_hint(enrollment):
+    hint = TASK_HINTS.get(enrollment.state) if enrollment is not None else None
+    return str(hint) if hint else ""
 
 
 def check_editable(enrollment, today=None):
@@ -217,6 +272,8 @@ def snapshot(enrollment):
         },
         str(STEPS[4]): {
             _("Good practice record"): yes_no.get(assessment.get("good_record"), ""),
+            **{str(label): "; ".join(assessment.get(name) or [])
+               for name, label in GOOD_RECORD_LISTS.items()},
             _("Commendations, government tasks and research results"):
                 assessment.get("good_detail", ""),
             _("Bad practice record"): yes_no.get(assessment.get("bad_record"), ""),
@@ -227,8 +284,13 @@ def snapshot(enrollment):
             _("Tests and examinations (per cycle)"): assessment.get("tests", ""),
             _("Ward rounds"): assessment.get("ward_rounds", ""),
             _("Work quality"): assessment.get("work_quality", ""),
+            _("Work quality completed"): pass_fail.get(assessment.get("work_quality_result"), ""),
+            _("Completion of government mandated work"):
+                pass_fail.get(assessment.get("gov_work"), ""),
             _("Circumstances that directly fail professional ethics"):
                 yes_no.get(assessment.get("ethics_fail"), ""),
+            _("Professional ethics self-rating"):
+                str(ETHICS_RATINGS.get(assessment.get("ethics_rating"), "")),
             _("Residency training passed in this cycle"):
                 yes_no.get(assessment.get("residency_in_cycle"), ""),
         },

@@ -60,6 +60,7 @@ EXPERIENCE_KIND = ChoiceSet(
     ("education", _l("Education")),
     ("practice", _l("Practice history")),
     ("research", _l("Research results")),
+    ("change", _l("Practice change history")),
 )
 
 physician_specialty = Table(

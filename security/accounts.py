@@ -33,6 +33,14 @@ def find_login_user(kind, login):
     if not login:
         raise LoginRefused(_("Please enter your account") if kind == STAFF
                            else _("Enter your ID number"))
+    if kind == PHYSICIAN and valid_mobile(login):
+        # A physician's bound mobile number logs in as well as the ID number (manual 004).
+        from security.recovery import account_of_mobile
+
+        user = account_of_mobile(login)
+        if user is None or not _has_role(user, roles.PHYSICIAN):
+            raise LoginRefused(_("Wrong account or password"))
+        return user
     if kind == PHYSICIAN:
         try:
             login = idcard.normalize(login)
@@ -83,7 +91,7 @@ def authenticate(kind, login, password, now=None):
     return user
 
 
-def change_password(user, old_password, new_password, confirm):
+def _check_new_password(user, old_password, new_password, confirm):
     if not check_password_hash(user.password or "", old_password or ""):
         raise AccountError(_("The current password is wrong"))
     if new_password != confirm:
@@ -93,6 +101,30 @@ def change_password(user, old_password, new_password, confirm):
         raise AccountError(problem)
     if new_password == old_password:
         raise AccountError(_("The new password must differ from the current one"))
+
+
+def change_password_and_bind_mobile(user, old_password, new_password, confirm, mobile, code):
+    """The first login's one page (修改密码，绑定手机): both or neither. The password is checked
+    first, so that a refused password does not use the SMS code up."""
+    _check_new_password(user, old_password, new_password, confirm)
+    if not valid_mobile(mobile):
+        raise AccountError(_("Please enter a valid 11-digit mobile number"))
+    _check_not_bound_elsewhere(user, mobile)
+    try:
+        sms.consume_code(mobile.strip(), "bind", code, user_id=user.id)
+    except sms.SmsError as error:
+        db.session.rollback()
+        raise AccountError(str(error)) from None
+    user.mobile = mobile.strip()
+    user.mobile_bound_at = datetime.datetime.now()
+    user.password = hash_password(new_password)
+    user.must_change_password = False
+    db.session.commit()
+    _end_sessions(user)
+
+
+def change_password(user, old_password, new_password, confirm):
+    _check_new_password(user, old_password, new_password, confirm)
     user.password = hash_password(new_password)
     user.must_change_password = False
     db.session.commit()
@@ -127,15 +159,27 @@ def needs_mobile(user):
 def send_mobile_code(user, mobile):
     if not valid_mobile(mobile):
         raise AccountError(_("Please enter a valid 11-digit mobile number"))
+    _check_not_bound_elsewhere(user, mobile)
     try:
         sms.send_code(mobile.strip(), "bind", user_id=user.id)
     except sms.SmsError as error:
         raise AccountError(str(error)) from None
 
 
+def _check_not_bound_elsewhere(user, mobile):
+    """A bound number logs in (security.recovery): it belongs to one account only."""
+    taken = db.session.query(AppUser.id).filter(
+        AppUser.mobile == mobile.strip(), AppUser.mobile_bound_at.isnot(None),
+        AppUser.id != user.id).first()
+    if taken:
+        raise AccountError(_("This mobile number is bound to another account, please use "
+                             "another one"))
+
+
 def bind_mobile(user, mobile, code):
     if not valid_mobile(mobile):
         raise AccountError(_("Please enter a valid 11-digit mobile number"))
+    _check_not_bound_elsewhere(user, mobile)
     try:
         sms.consume_code(mobile.strip(), "bind", code, user_id=user.id)
     except sms.SmsError as error:

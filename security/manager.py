@@ -41,6 +41,21 @@ class DingkaoSecurityManager(SecurityManager):
             self.limiter.limit(current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"], methods=["POST"],
                                key_func=_account_tried, exempt_when=lambda: not _account_tried(),
                                scope="login-account")(self.auth_view.blueprint)
+        self._register_password_reset()
+
+    def _register_password_reset(self):
+        """忘记密码 (security.recovery): its POSTs limited per address and per account tried."""
+        from security import recovery
+
+        view = self.appbuilder.add_view_no_menu(recovery.PasswordResetView)
+        if self.is_auth_limited:
+            config = current_app.config
+            self.limiter.limit(lambda: config["PASSWORD_RESET_RATE_LIMIT"], methods=["POST"],
+                               scope="reset-address")(view.blueprint)
+            self.limiter.limit(lambda: config["PASSWORD_RESET_ACCOUNT_RATE_LIMIT"],
+                               methods=["POST"], key_func=recovery.login_tried,
+                               exempt_when=lambda: not recovery.login_tried(),
+                               scope="reset-account")(view.blueprint)
 
     def load_user(self, pk):
         """The account of the session cookie, only while its server-side session is live;

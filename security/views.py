@@ -109,14 +109,22 @@ class AccountView(BaseView):
     def password(self):
         user = g.user
         error = None
+        # The first login of a physician: 修改密码，绑定手机 on one page (manual 001).
+        first_login = user.must_change_password and accounts.needs_mobile(user)
         if request.method == "POST":
             try:
-                accounts.change_password(
-                    user,
-                    request.form.get("old_password"),
-                    request.form.get("new_password"),
-                    request.form.get("confirm_password"),
-                )
+                if first_login and "mobile" in request.form:
+                    accounts.change_password_and_bind_mobile(
+                        user, request.form.get("old_password"),
+                        request.form.get("new_password"), request.form.get("confirm_password"),
+                        request.form.get("mobile"), request.form.get("code"))
+                else:
+                    accounts.change_password(
+                        user,
+                        request.form.get("old_password"),
+                        request.form.get("new_password"),
+                        request.form.get("confirm_password"),
+                    )
             except accounts.AccountError as refused:
                 error = str(refused)
             else:
@@ -131,6 +139,7 @@ class AccountView(BaseView):
         return self.render_template(
             "security/password.html",
             forced=user.must_change_password,
+            first_login=first_login,
             error=error,
             rule=RULE_TEXT,
         ), (400 if error else 200)

@@ -236,15 +236,18 @@ def test_physician_enrolls_on_a_phone_and_is_reviewed(phone, desktops, images, s
     # --- 3 相关经历: add one education row, see it listed, go on
     expect(page.locator("#steps li.active")).to_contain_text("相关经历")
     phone.check_width("step 3 相关经历")
-    _select(page, "#kind", "教育经历")
+    # The manual's three sections, each with its +添加.
+    for section in ("education", "practice", "change"):
+        expect(page.locator(f"#add-{section}")).to_be_visible()
+    _tap_and_wait(page, "#add-education")
     page.locator("#organisation").fill("海南医学院")
     page.locator("#start_date").fill("2003-09-01")
     page.locator("#end_date").fill("2008-07-01")
     page.locator("#description").fill("临床医学 本科")
-    _tap_and_wait(page, "#add-row")
+    _tap_and_wait(page, "#save-row")
     assert page.locator(".dk-error").count() == 0, page.locator(".dk-error").first.inner_text()
     expect(page).to_have_url(f"{base_url}/me/enroll/3")
-    rows = page.locator("#experience-rows")
+    rows = page.locator("#section-education")
     expect(rows).to_contain_text("海南医学院")
     expect(rows).to_contain_text("教育经历")
     expect(rows).to_contain_text("2003-09-01")
@@ -260,7 +263,10 @@ def test_physician_enrolls_on_a_phone_and_is_reviewed(phone, desktops, images, s
                   "#ethics_fail-no"):
         page.locator(radio).tap()
         expect(page.locator(radio)).to_be_checked()
-    page.locator("#good_detail").fill("2024年市级先进个人")
+    page.locator("#list-awards input").first.fill("2024年市级先进个人")
+    page.locator("#add-awards").tap()
+    page.locator("#list-awards input").nth(1).fill("2025年优秀医师")
+    page.locator("#work_quality_result-pass").tap()
     page.locator("#patients").fill("9000")
     _tap_and_wait(page, "#next")
     _saved(page, 4, "工作成绩、职业道德")

@@ -43,7 +43,7 @@ def fill_all_steps(client, procedure="general"):
         (2, {"department_id": str(dept.id), "specialties": str(subject.id), "title": "intermediate",
              "title_date": "2019-09-01", "level": "physician", "is_trainee": "no",
              "practice_category": "clinical", "practice_scope": "内科专业",
-             "employment": "employed", "certificate_no": "110460000000001",
+             "employment": "employed",
              "first_registration_date": "2008-07-01", "licence_kind": "electronic",
              "next": "1"}, {"licence": (io.BytesIO(_jpeg((600, 400))), "licence.jpg")}),
         (3, {"kind": "education", "organisation": "海南医学院", "start_date": "2003-09-01",

@@ -20,13 +20,13 @@ chromium = guard.chromium
 AXE = Path(__file__).resolve().parent / "vendor/axe-core/axe.min.js"
 
 PAGES = {
-    None: ["/login/"],
+    None: ["/login/", "/login/forgot/"],
     "NX1008611": ["/", "/physicianview/list/", "/physicianview/add", "/departmentview/list/",
                   "/review/?stage=institution&procedure=general", "/enrollmentview/list/",
                   "/exemptionview/list/", "/institution/mine/"],
     "city": ["/", "/institutionview/list/", "/enrollmentview/list/", "/auditlogview/list/"],
-    "physician": ["/me/", "/me/enroll/1", "/me/enroll/2", "/me/exemption",
-                  "/account/password"],
+    "physician": ["/me/", "/me/enroll/1", "/me/enroll/2", "/me/enroll/3", "/me/enroll/4",
+                  "/me/contact", "/me/exemption", "/account/password", "/account/mobile"],
 }
 
 

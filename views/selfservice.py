@@ -1,6 +1,8 @@
 """The physicians' self-service pages (phone-sized): home, 我要报名 in five steps with preview
 and submit, 考核结果, 常见问题. Physicians never reach the console's generated views; their
 role grants only these. Rules live in ``models.enrollment_form``."""
+import datetime
+
 from flask import abort, flash, redirect, request, url_for
 from flask_appbuilder import BaseView, expose
 from flask_appbuilder.security.decorators import has_access
@@ -15,7 +17,6 @@ from models.base import Refused
 from models.enrollment import PROCEDURE
 from models.physician import (
     EMPLOYMENT,
-    EXPERIENCE_KIND,
     GENDER,
     LICENCE_KIND,
     PHYSICIAN_LEVEL,
@@ -57,7 +58,26 @@ class SelfServiceView(BaseView):
             "home.html", physician=physician, cycle=cycle,
             windows=sorted(cycle.windows, key=lambda w: w.start_date) if cycle else [],
             enrollment=enrollment, state_text=ef.state_text(enrollment),
+            hint=ef.task_hint(enrollment),
         )
+
+    # --- 在线客服 ---------------------------------------------------------------------------
+
+    @expose("/contact")
+    @has_access
+    def contact(self):
+        """The contact details of the physician's institution, its assessment institution and
+        its administration."""
+        physician = self._physician()
+        institution = physician.institution
+        places = []
+        if institution is not None:
+            places.append((_("My medical institution"), institution))
+            if institution.assessment_institution is not None:
+                places.append((_("Assessment institution"), institution.assessment_institution))
+            if institution.administration is not None:
+                places.append((_("Competent administration"), institution.administration))
+        return self._page("contact.html", places=places)
 
     # --- 我要报名 ---------------------------------------------------------------------------
 
@@ -66,6 +86,9 @@ class SelfServiceView(BaseView):
     def enroll(self):
         physician = self._physician()
         enrollment = self._enrollment(physician)
+        if enrollment is not None and enrollment.state in ef.APPROVED_STATES:
+            # The manual's page: 个人报名信息已通过审核，请按通知时间及时参加测评.
+            return self._page("approved.html", enrollment=enrollment)
         try:
             ef.check_editable(enrollment)
         except Refused as refused:
@@ -129,15 +152,40 @@ class SelfServiceView(BaseView):
                         employments=EMPLOYMENT.options(), licence_kinds=LICENCE_KIND.options(),
                         licences=licences, chosen=chosen)
         if number == 3:
-            return dict(kinds=EXPERIENCE_KIND.options(),
-                        rows=sorted(physician.experiences, key=lambda e: (e.kind, e.id)))
+            return self._experience_context(physician)
         if number == 4:
-            return dict(assessment=(enrollment.form_data or {}).get("assessment", {}))
+            return dict(assessment=(enrollment.form_data or {}).get("assessment", {}),
+                        lists=ef.GOOD_RECORD_LISTS, ratings=ef.ETHICS_RATINGS,
+                        rating_enabled=ef.ethics_rating_enabled())
         proofs = db.session.query(StoredFile).filter(
             StoredFile.id.in_((enrollment.form_data or {}).get("proof_ids", []))).all()
         return dict(procedures=PROCEDURE.options(), conditions=ef.SIMPLE_CONDITIONS,
                     eligibility=ef.eligibility(physician, enrollment), proofs=proofs,
                     limit=ef.STATEMENT_LIMIT)
+
+    def _experience_context(self, physician):
+        """相关经历: the three sections with their rows; the row being edited (?edit=id) or the
+        section a row is being added to (?add=kind), or after a refused save, the form posted."""
+        rows = sorted(physician.experiences, key=lambda e: (e.start_date or datetime.date.min,
+                                                            e.id))
+        by_kind = {}
+        for row in rows:
+            by_kind.setdefault(row.kind, []).append(row)
+        sections = [(kind, str(title), by_kind.get(kind, []))
+                    for kind, title in ef.EXPERIENCE_SECTIONS.items()]
+        sections += [(kind, str(title), by_kind[kind])
+                     for kind, title in ef.LEGACY_SECTIONS.items() if by_kind.get(kind)]
+        editing = None
+        edit_id = request.values.get("edit", type=int) or request.form.get("row_id", type=int)
+        if edit_id:
+            editing = next((row for row in rows if row.id == edit_id), None)
+            if editing is None:
+                abort(404)
+        adding = request.values.get("add") or (request.form.get("kind") if request.method == "POST"
+                                               and not editing else None)
+        if adding not in ef.EXPERIENCE_SECTIONS:
+            adding = None
+        return dict(sections=sections, editing=editing, adding=adding)
 
     @expose("/enroll/preview")
     @has_access
