@@ -191,16 +191,50 @@ def results_query(actor, filters):
     return query
 
 
-def export_rows(session, query, chunk=2000):
-    """One row per enrollment of ``query`` (a select of Enrollment), in constant memory."""
+def filters_in_words(filters):
+    """The list's filters as the user reads them (the first line of the export)."""
+    from flask_babel import gettext as _
+
+    from app.extensions import db
+    from models import Cycle
+    from models.enrollment import PROCEDURE
+    from models.physician import PHYSICIAN_LEVEL, PRACTICE_CATEGORY
+    from security import idcard
+
+    labels = {"cycle": _l("Assessment cycle"), "institution": _l("Institution"),
+              "department": _l("Department"), "name": _l("Full name"),
+              "id_number": _l("ID number"), "category": _l("Practice category"),
+              "level": _l("Physician level"), "procedure": _l("Procedure"),
+              "result": _l("Assessment result")}
+    results = {"passed": _l("Passed"), "failed": _l("Failed"), "pending": _l("Awaiting make-up")}
+    words = []
+    for key in FILTER_KEYS:
+        value = (filters.get(key) or "").strip()
+        if not value:
+            continue
+        if key == "cycle" and value.isdigit():
+            cycle = db.session.get(Cycle, int(value))
+            value = cycle.name if cycle else value
+        elif key == "id_number":
+            value = idcard.mask(value)
+        elif key in ("category", "level", "procedure"):
+            choices = {"category": PRACTICE_CATEGORY, "level": PHYSICIAN_LEVEL,
+                       "procedure": PROCEDURE}[key]
+            value = choices.label(value) if value in choices else value
+        elif key == "result":
+            value = str(results.get(value, value))
+        words.append(f"{labels[key]} {value}")
+    return _("; ").join(words)
+
+
+def export_rows(session, id_select, labels, chunk=2000):
+    """One row per enrollment whose id is in ``id_select``, read in chunks (the export job)."""
     from sqlalchemy import select
 
     from models import Cycle, Department, Enrollment, Institution, Physician
     from models.enrollment import ENROLLMENT_STATE, PROCEDURE
     from models.physician import PHYSICIAN_LEVEL, PRACTICE_CATEGORY
-    from security import idcard
 
-    ids = query.with_only_columns(Enrollment.id).order_by(None)
     statement = (
         select(Physician.name, Physician.id_number, Institution.name, Department.name,
                Physician.practice_category, Physician.level, Cycle.name, Enrollment.procedure,
@@ -211,37 +245,14 @@ def export_rows(session, query, chunk=2000):
         .join(Cycle, Cycle.id == Enrollment.cycle_id)
         .outerjoin(Department, Department.id == Physician.department_id)
         .outerjoin(Certificate, Certificate.enrollment_id == Enrollment.id)
-        .where(Enrollment.id.in_(ids))
+        .where(Enrollment.id.in_(id_select))
         .order_by(Cycle.id.desc(), Institution.id, Enrollment.id)
         .execution_options(yield_per=chunk))
+    revoked = str(_l("Revoked"))
     for index, row in enumerate(session.execute(statement), start=1):
         (name, number, institution, department, category, level, cycle, procedure, state,
          certificate, revoked_at) = row
-        yield [index, name, idcard.mask(number), institution, department or "",
-               PRACTICE_CATEGORY.label(category), PHYSICIAN_LEVEL.label(level), cycle,
-               PROCEDURE.label(procedure), ENROLLMENT_STATE.label(state), certificate or "",
-               str(_l("Revoked")) if revoked_at else ""]
-
-
-EXPORT_HEADERS = [_l("No."), _l("Full name"), _l("ID number"), _l("Institution"),
-                  _l("Department"), _l("Practice category"), _l("Physician level"),
-                  _l("Assessment cycle"), _l("Procedure"), _l("Assessment result"),
-                  _l("Certificate number"), _l("Certificate state")]
-
-
-def write_export(path, rows):
-    import xlsxwriter
-    from flask_babel import gettext as _
-
-    from models.reports import SAFE_WRITING
-
-    book = xlsxwriter.Workbook(str(path), {"constant_memory": True, **SAFE_WRITING})
-    sheet = book.add_worksheet(_("Historical assessment results"))
-    bold = book.add_format({"bold": True, "bg_color": "#DDEBF7"})
-    sheet.write_row(0, 0, [str(header) for header in EXPORT_HEADERS], bold)
-    count = 0
-    for count, row in enumerate(rows, start=1):
-        sheet.write_row(count, 0, row)
-    sheet.set_column(0, len(EXPORT_HEADERS) - 1, 16)
-    book.close()
-    return count
+        yield [index, name, number, institution, department or "",
+               labels(PRACTICE_CATEGORY, category), labels(PHYSICIAN_LEVEL, level), cycle,
+               labels(PROCEDURE, procedure), labels(ENROLLMENT_STATE, state), certificate or "",
+               revoked if revoked_at else ""]

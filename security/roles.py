@@ -21,7 +21,8 @@ READ = "can_list|can_show|menu_access"
 WRITE = "can_list|can_show|can_add|can_edit|can_delete|menu_access"
 
 # 监考管理: who may mark, remove a mark or decide is the scope's (security.scope).
-_PROCTORING = "can_index|can_detail|can_picture|can_mark|can_revoke|can_decide|menu_access"
+_PROCTORING = ("can_index|can_detail|can_picture|can_mark|can_revoke|can_decide|can_export|"
+               "menu_access")
 
 # Every logged-in staff member: the home page, account settings, the subject catalogue.
 _COMMON_STAFF = [

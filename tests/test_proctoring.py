@@ -324,6 +324,53 @@ def test_another_institution_and_the_physician_never_see_them(as_role, province,
     assert db.session.scalars(db.select(ProctorCase)).first() is None
 
 
+def _export(client, url, data):
+    """Post 导出 on a list, run the export job here, return the finished export's rows."""
+    from openpyxl import load_workbook
+    from rq import SimpleWorker
+
+    from app import jobs
+    from models import ExportJob
+
+    assert post(client, url, data).status_code == 302
+    SimpleWorker([jobs.queue()], connection=jobs.connection()).work(burst=True)
+    db.session.expire_all()
+    export = db.session.query(ExportJob).order_by(ExportJob.id.desc()).first()
+    assert export.status == "done", export.reason
+    response = client.get(f"/exports/{export.id}/download")
+    assert response.status_code == 200
+    sheet = load_workbook(io.BytesIO(response.data)).active
+    return export, sheet, list(sheet.iter_rows(min_row=3, values_only=True))
+
+
+def test_the_proctoring_list_exports_with_its_filters_in_its_scope(as_role, province,
+                                                                  checked_attempt):
+    from models import ExportJob
+
+    institution = as_role("institution")
+    page = institution.get("/proctoring/?similarity_below=40").get_data(as_text=True)
+    assert 'id="export"' in page and 'name="similarity_below" value="40"' in page
+    export, sheet, rows = _export(institution, "/proctoring/export",
+                                  {"similarity_below": "40", "page": "3"})
+    assert export.filters == {"similarity_below": "40"}  # only the list's own filters
+    assert sheet.title == "监考管理" and "相似度低于 40%" in sheet["A1"].value
+    assert len(rows) == 1
+    row = rows[0]
+    assert row[1] == "王医生" and row[2].count("*") == 5  # the ID number masked
+    assert row[7] == 2 and row[8] == 2 and row[9] < 40 and row[14] == 1  # 2 shots, 1 low
+    assert row[-1] == "未标记"  # the state as the page says it, not its code
+    # Filtered out: the export is empty, not the whole list.
+    _export_, _sheet, rows = _export(institution, "/proctoring/export", {"similarity_below": "1"})
+    assert rows == []
+    # Another institution exports nothing of it; the physician may not export.
+    other = logged_in_client(province, username="NX1008622")
+    _export_, _sheet, rows = _export(other, "/proctoring/export", {})
+    assert rows == []
+    before = db.session.query(ExportJob).count()
+    assert post(as_role("physician"), "/proctoring/export", {}).status_code in (302, 403)
+    assert db.session.query(ExportJob).count() == before
+
+
 def test_the_institution_marks_only_the_administration_removes_the_province_decides(
         as_role, checked_attempt):
     institution = as_role("institution")

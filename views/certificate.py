@@ -20,7 +20,9 @@ from models.certificate_pdf import render
 from models.enrollment import PROCEDURE
 from models.physician import PHYSICIAN_LEVEL, PRACTICE_CATEGORY
 from security import scope
+from models.reports import HISTORY
 from views.base import attempt
+from views.exports import start_export
 
 PAGE_SIZE = 20
 
@@ -74,26 +76,13 @@ class CertificateView(BaseView):
             levels=PHYSICIAN_LEVEL.options(), procedures=PROCEDURE.options(),
             result_choices=[("passed", _("Passed")), ("failed", _("Failed")),
                             ("pending", _("Awaiting make-up"))],
-            is_administration=actor.kind == scope.ADMINISTRATION)
+            is_administration=actor.kind == scope.ADMINISTRATION, filter_keys=HISTORY.keys)
 
-    @expose("/export")
+    @expose("/export", methods=["POST"])
     @has_access
     def export(self):
-        """导出: the list as filtered, as an xlsx file (written in constant memory)."""
-        import datetime
-
-        actor = scope.current_actor()
-        query = results.results_query(actor, results.result_filters(request.args))
-        scratch = tempfile.NamedTemporaryFile(suffix=".xlsx", dir=current_app.config[
-            "UPLOAD_DIR"])
-        results.write_export(scratch.name, results.export_rows(db.session, query))
-        response = send_file(scratch.name, as_attachment=True, max_age=0,
-                             mimetype="application/vnd.openxmlformats-officedocument."
-                                      "spreadsheetml.sheet",
-                             download_name=f"{_('Historical assessment results')}-"
-                                           f"{datetime.datetime.now():%Y%m%d%H%M%S}.xlsx")
-        response.call_on_close(scratch.close)
-        return response
+        """导出: the list as filtered now, written by a worker (导出记录 shows its progress)."""
+        return start_export(self, HISTORY.name, words=results.filters_in_words)
 
     @expose("/print", methods=["POST"])
     @has_access

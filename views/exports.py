@@ -34,13 +34,18 @@ def filters_in_words(view, args):
     return _("; ").join(words)
 
 
-def start_export(view, kind_name):
-    """Queue ``kind_name`` with the ``_flt_…`` arguments posted by ``view``'s list page."""
+def start_export(view, kind_name, words=None):
+    """Queue ``kind_name`` with the filters posted by ``view``'s list page: the ``_flt_…``
+    arguments of a generated list, or the kind's own ``keys`` (then ``words(args)`` says them)."""
     from commands import export
+    from models.reports import EXPORTS
 
-    args = {key: value for key, value in request.form.items() if key.startswith("_flt_")}
-    _id, error = attempt(lambda: export.start(scope.current_actor(), kind_name, args,
-                                              filters_in_words(view, args), str(get_locale())))
+    keys = EXPORTS[kind_name].keys
+    args = {key: value for key, value in request.form.items()
+            if (key in keys if keys else key.startswith("_flt_")) and value.strip()}
+    text = words(args) if words else filters_in_words(view, args)
+    _id, error = attempt(lambda: export.start(scope.current_actor(), kind_name, args, text,
+                                              str(get_locale())))
     if error:
         flash(error, "danger")
     else:

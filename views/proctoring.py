@@ -26,8 +26,10 @@ from models import (
     Snapshot,
 )
 from models.proctoring import CASE_STATE
+from models.reports import PROCTORING
 from security import scope
 from views.base import attempt as run
+from views.exports import start_export
 
 PAGE_SIZE = 20
 
@@ -36,9 +38,9 @@ def _count(column):
     return func.coalesce(func.sum(case((column.is_(True), 1), else_=0)), 0)
 
 
-def _rows_query(actor, args):
-    """The attempts the actor may read, with their snapshots' figures, filtered and ordered by
-    risk (most suspicious first)."""
+def _figures():
+    """Every attempt with its snapshots' figures, its case's state and its risk score (a select
+    to narrow down: by the reader's scope on the list, by the exported ids in an export)."""
     shots = select(
         Snapshot.attempt_id.label("attempt_id"),
         func.count(Snapshot.id).label("shots"),
@@ -64,8 +66,15 @@ def _rows_query(actor, args):
              .join(Enrollment, Enrollment.id == ExamAttempt.enrollment_id)
              .join(Physician, Physician.id == Enrollment.physician_id)
              .outerjoin(shots, shots.c.attempt_id == ExamAttempt.id)
-             .outerjoin(ProctorCase, ProctorCase.attempt_id == ExamAttempt.id)
-             .where(scope.condition(ExamAttempt, actor, scope.READ)))
+             .outerjoin(ProctorCase, ProctorCase.attempt_id == ExamAttempt.id))
+    return query, shots, state, risk
+
+
+def rows_query(actor, args):
+    """The attempts the actor may read, with their snapshots' figures, filtered and ordered by
+    risk (most suspicious first)."""
+    query, shots, state, risk = _figures()
+    query = query.where(scope.condition(ExamAttempt, actor, scope.READ))
     below = args.get("similarity_below", "").strip()
     if below:
         try:
@@ -87,13 +96,50 @@ def _rows_query(actor, args):
     return query.order_by(risk.desc(), ExamAttempt.id.desc())
 
 
-def _medians(attempt_ids):
+def _medians(attempt_ids, session=None):
     values = {}
-    for attempt_id, similarity in db.session.execute(
+    for attempt_id, similarity in (session or db.session).execute(
             select(Snapshot.attempt_id, Snapshot.similarity).where(
                 Snapshot.attempt_id.in_(attempt_ids), Snapshot.similarity.is_not(None))):
         values.setdefault(attempt_id, []).append(similarity)
     return {attempt_id: proctoring.summary(found)[1] for attempt_id, found in values.items()}
+
+
+def export_rows(session, id_select, labels, chunk=2000):
+    """导出 of 监考管理: one row per attempt of ``id_select``, riskiest first, read in chunks."""
+    from sqlalchemy.orm import aliased
+
+    from models import Institution
+
+    query, shots, state, risk = _figures()
+    department, institution = aliased(Department), aliased(Institution)
+    statement = (query.with_only_columns(
+        ExamAttempt.id, Physician.name, Physician.id_number, institution.name, department.name,
+        Paper.name, ExamAttempt.started_at, shots.c.shots, shots.c.checked, shots.c.lowest,
+        shots.c.no_face, shots.c.multiple_faces, shots.c.looking_away, shots.c.low_similarity,
+        state, ProctorCase.page_hidden, ProctorCase.camera_stopped)
+        .join(institution, institution.id == Enrollment.institution_id)
+        .outerjoin(department, department.id == Physician.department_id)
+        .join(Paper, Paper.id == ExamAttempt.paper_id)
+        .where(ExamAttempt.id.in_(id_select))
+        .order_by(risk.desc(), ExamAttempt.id.desc()))
+    index = 0
+    result = session.execute(statement.execution_options(yield_per=chunk))
+    for part in result.partitions(chunk):
+        medians = _medians([row[0] for row in part], session)
+        for row in part:
+            (attempt_id, name, number, institution_name, department_name, paper, started,
+             shots, checked, lowest, no_face, several, away, low, state, hidden,
+             stopped) = row
+            index += 1
+            yield [index, name, number, institution_name, department_name or "", paper, started,
+                   shots or 0, checked or 0, _hundred(lowest), _hundred(medians.get(attempt_id)),
+                   no_face or 0, several or 0, away or 0, low or 0, hidden or 0, stopped or 0,
+                   labels(CASE_STATE, state)]
+
+
+def _hundred(value):
+    return None if value is None else round(value * 100)
 
 
 def _percent(value):
@@ -114,7 +160,7 @@ class ProctoringView(BaseView):
     @has_access
     def index(self):
         actor = self._staff()
-        query = _rows_query(actor, request.args)
+        query = rows_query(actor, request.args)
         try:
             page = max(int(request.args.get("page", 1)), 1)
         except ValueError:
@@ -132,7 +178,34 @@ class ProctoringView(BaseView):
             page=page, pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1), args=request.args,
             base_query="".join(f"{urlencode({k: v})}&" for k, v in request.args.items()
                                if k != "page"),
-            papers=papers, departments=departments, states=CASE_STATE)
+            papers=papers, departments=departments, states=CASE_STATE,
+            filter_keys=PROCTORING.keys)
+
+    @expose("/export", methods=["POST"])
+    @has_access
+    def export(self):
+        """导出: the list as filtered now, written by a worker (导出记录 shows its progress)."""
+        self._staff()
+        return start_export(self, PROCTORING.name, words=self._words)
+
+    @staticmethod
+    def _words(args):
+        """The filters as the user reads them on the page."""
+        labels = {"name": _("Full name"), "similarity_below": _("Similarity below"),
+                  "status": _("Status"), "paper": _("Paper"), "department": _("Department")}
+        values = dict(args)
+        if values.get("status") in CASE_STATE:
+            values["status"] = CASE_STATE.label(values["status"])
+        if (values.get("paper") or "").isdigit():
+            paper = db.session.get(Paper, int(values["paper"]))
+            values["paper"] = paper.name if paper else values["paper"]
+        if (values.get("department") or "").isdigit():
+            found = scope.restrict(db.session.query(Department), Department).filter(
+                Department.id == int(values["department"])).first()
+            values["department"] = found.name if found else values["department"]
+        if values.get("similarity_below"):
+            values["similarity_below"] += "%"
+        return _("; ").join(f"{labels[key]} {values[key]}" for key in labels if key in values)
 
     @expose("/attempt/<int:attempt_id>")
     @has_access
