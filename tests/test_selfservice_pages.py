@@ -222,6 +222,7 @@ def test_work_performance_lists_and_ratings_are_saved_and_shown_again(doctor):
     fields = sections["工作成绩、职业道德"]
     assert fields["受到的表彰、奖励"] == "2024年市级先进个人; 2025年优秀医师"
     assert fields["完成工作质量"] == "合格" and fields["完成政府指令性工作情况"] == "不合格"
+    assert "医德医风自评" not in fields  # off, and no value: not a row of empty text
 
 
 def test_a_bad_quality_answer_is_refused(doctor):
