@@ -267,3 +267,16 @@ def test_ethics_self_rating_behind_the_province_setting(doctor, province):
 @pytest.mark.parametrize("role", ["institution", "district", "operator"])
 def test_online_service_is_the_physicians_page(as_role, role):
     assert as_role(role).get("/me/contact").status_code == 403
+
+
+def test_another_physicians_experience_row_is_404(doctor):
+    other = db.session.query(Physician).filter(Physician.name != "王医生").first()
+    row = Experience(physician_id=other.id, kind="education", organisation="别人的学校")
+    db.session.add(row)
+    db.session.commit()
+    assert doctor.get(f"/me/enroll/3?edit={row.id}").status_code == 404
+    changed = _post(doctor, "/me/enroll/3", {"kind": "education", "row_id": str(row.id),
+                                             "organisation": "改掉", "save": "1"})
+    assert changed.status_code == 404
+    db.session.expire_all()
+    assert db.session.get(Experience, row.id).organisation == "别人的学校"
