@@ -302,7 +302,12 @@ def snapshot(enrollment):
             _("Proof"): _("%(count)s files", count=len(data.get("proof_ids", []))),
         },
     }
-    return {section: {k: (v if v is not None else "") for k, v in fields.items()}
+    # The older form's free texts and the optional self-rating: only when they have a value
+    # (an absent field reads as empty when two submissions are compared).
+    optional = {_("Commendations, government tasks and research results"), _("Work quality"),
+                _("Professional ethics self-rating")}
+    return {section: {k: (v if v is not None else "") for k, v in fields.items()
+                      if v or k not in optional}
             for section, fields in sections.items()}
 
 

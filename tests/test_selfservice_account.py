@@ -236,3 +236,24 @@ def test_the_first_login_changes_the_password_and_binds_the_mobile_on_one_page(c
     assert not user.must_change_password and user.mobile == "13912345678"
     assert login(client.application.test_client(), "13912345678", NEW,
                  kind="physician").status_code == 302
+
+
+def test_asking_for_a_code_needs_the_captcha_when_it_is_on(limits_off, province, client):
+    from security import captcha
+
+    province.config["CAPTCHA_ENABLED"] = True
+    try:
+        sent = db.session.query(SmsMessage).count()
+        client.get("/captcha.png")
+        wrong = client.post("/login/forgot/code", data={
+            "account": BOUND, "captcha": "XXXX", "csrf_token": csrf_token(client)})
+        assert wrong.status_code == 400 and wrong.get_json()["message"] == "验证码错误，请重新输入"
+        assert db.session.query(SmsMessage).count() == sent
+        client.get("/captcha.png")
+        with client.session_transaction() as session:
+            answer = captcha.answer_of(session["captcha_id"])
+        right = client.post("/login/forgot/code", data={
+            "account": BOUND, "captcha": answer, "csrf_token": csrf_token(client)})
+        assert right.status_code == 200 and _code() is not None
+    finally:
+        province.config["CAPTCHA_ENABLED"] = False

@@ -222,6 +222,7 @@ def test_work_performance_lists_and_ratings_are_saved_and_shown_again(doctor):
     fields = sections["工作成绩、职业道德"]
     assert fields["受到的表彰、奖励"] == "2024年市级先进个人; 2025年优秀医师"
     assert fields["完成工作质量"] == "合格" and fields["完成政府指令性工作情况"] == "不合格"
+    assert "医德医风自评" not in fields  # off, and no value: not a row of empty text
 
 
 def test_a_bad_quality_answer_is_refused(doctor):
@@ -266,3 +267,16 @@ def test_ethics_self_rating_behind_the_province_setting(doctor, province):
 @pytest.mark.parametrize("role", ["institution", "district", "operator"])
 def test_online_service_is_the_physicians_page(as_role, role):
     assert as_role(role).get("/me/contact").status_code == 403
+
+
+def test_another_physicians_experience_row_is_404(doctor):
+    other = db.session.query(Physician).filter(Physician.name != "王医生").first()
+    row = Experience(physician_id=other.id, kind="education", organisation="别人的学校")
+    db.session.add(row)
+    db.session.commit()
+    assert doctor.get(f"/me/enroll/3?edit={row.id}").status_code == 404
+    changed = _post(doctor, "/me/enroll/3", {"kind": "education", "row_id": str(row.id),
+                                             "organisation": "改掉", "save": "1"})
+    assert changed.status_code == 404
+    db.session.expire_all()
+    assert db.session.get(Experience, row.id).organisation == "别人的学校"
