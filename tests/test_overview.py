@@ -232,3 +232,196 @@ def test_the_figures_are_refused_to_institutions_and_physicians_whatever_the_pag
         with pytest.raises(Forbidden):
             overview.overview(actor, Cycle.current())
         assert overview.furthest_behind(actor, Cycle.current()) == []
+
+
+# --- the tallies the page reads: each equals a recount after every kind of change ----------
+
+
+def _tally_mismatch():
+    """{(tally, key): (tally, recount)} wherever a tally differs from a recount of the records:
+    the enrollment states, the rosters, the approved exemptions."""
+    from models import EnrollmentTally, ExemptionTally, RosterTally
+    from tests.helpers import fresh
+
+    fresh()
+    pairs = {}
+
+    def compare(name, tallied, recounted):
+        for key in set(tallied) | set(recounted):
+            if tallied.get(key, 0) != recounted.get(key, 0):
+                pairs[(name, key)] = (tallied.get(key, 0), recounted.get(key, 0))
+
+    compare("enrollment",
+            {(t.cycle_id, t.institution_id, t.state): t.count
+             for t in db.session.query(EnrollmentTally)},
+            {(c, i, s): n for c, i, s, n in db.session.query(
+                Enrollment.cycle_id, Enrollment.institution_id, Enrollment.state,
+                func.count(Enrollment.id)).group_by(
+                Enrollment.cycle_id, Enrollment.institution_id, Enrollment.state)})
+    compare("roster",
+            {t.institution_id: t.count for t in db.session.query(RosterTally)},
+            dict(db.session.query(Physician.institution_id, func.count(Physician.id)).filter(
+                Physician.institution_id.is_not(None)).group_by(Physician.institution_id)))
+    compare("exemption",
+            {(t.cycle_id, t.institution_id): t.count for t in db.session.query(ExemptionTally)},
+            {(c, i): n for c, i, n in db.session.query(
+                Enrollment.cycle_id, Enrollment.institution_id, func.count(Exemption.id)
+            ).join(Enrollment, Enrollment.id == Exemption.enrollment_id).filter(
+                Exemption.state == X.APPROVED).group_by(
+                Enrollment.cycle_id, Enrollment.institution_id)})
+    return pairs
+
+
+def _steps(province):
+    """Every kind of change the tallies follow, each through the app as a user makes it (or
+    the state machine, for the states a test cannot reach quickly), one commit each; yields
+    the step's name after it."""
+    import datetime
+    import io
+
+    from openpyxl import Workbook
+
+    from models import Department
+    from models.roster_import import HEADERS
+    from security import idcard
+    from tests.conftest import login, post
+
+    def client_of(username):
+        client = province.test_client()
+        assert login(client, username).status_code == 302
+        return client
+
+    hospital = client_of("NX1008611")
+    centre = client_of("NX1008600")
+    own = db.session.query(Institution).filter_by(account="NX1008611").one()
+    yield "seeded"
+
+    department = db.session.query(Department).filter_by(
+        institution_id=own.id, name="外科").one()
+    number = idcard.make("460100", datetime.date(1992, 5, 6), 321)
+    assert post(hospital, "/physicianview/add", {
+        "name": "赵新", "id_number": number, "gender": "male",
+        "department": str(department.id), "practice_category": "clinical",
+        "level": "physician"}).status_code == 302
+    yield "add"
+
+    book = Workbook()
+    book.active.append(HEADERS)
+    for n in (1, 2):
+        book.active.append([f"张{n}", idcard.make("460300", datetime.date(1980, 1, n), n), "男",
+                            "内科", "临床", "执业医师", "", "", "", ""])
+    data = io.BytesIO()
+    book.save(data)
+    token = hospital.get("/account/password").get_data(as_text=True).split(
+        'name="csrf_token" value="')[1].split('"')[0]
+    assert hospital.post("/roster/import/", data={
+        "csrf_token": token, "file": (io.BytesIO(data.getvalue()), "roster.xlsx")},
+        content_type="multipart/form-data").status_code in (200, 302)
+    assert db.session.query(Physician).filter(Physician.name.in_(["张1", "张2"])).count() == 2
+    yield "import"
+
+    added = db.session.query(Physician).filter_by(name="赵新").one()
+    assert post(hospital, "/physicianview/action_post",
+                {"action": "allow_enrollment", "rowid": str(added.id)}).status_code == 302
+    yield "include"
+
+    moving = db.session.query(Physician).filter_by(name="张1").one()
+    assert post(hospital, f"/physicianview/transfer-out/{moving.id}",
+                {"reason": "resigned", "detail": ""}).status_code == 302
+    yield "transfer out"
+
+    assert post(centre, "/roster/transfer-in/", {"id_number": moving.id_number,
+                                                 "confirm": "1"}).status_code == 302
+    assert db.session.get(Physician, moving.id).institution.account == "NX1008600"
+    yield "transfer in"
+
+    gone = db.session.query(Physician).filter_by(name="张2").one()
+    post(hospital, f"/physicianview/delete/{gone.id}")
+    assert db.session.get(Physician, gone.id) is None
+    yield "delete"
+
+    enrollment = db.session.query(Enrollment).filter_by(physician_id=added.id).one()
+    for state in (S.PENDING_INSTITUTION_REVIEW, S.PENDING_ASSESSMENT_REVIEW, S.AWAITING_EXAM):
+        workflow.force(enrollment, state, reason="test set-up")
+        db.session.commit()
+    yield "enrollment state moves"
+
+    exemption = Exemption(enrollment=enrollment, condition="test", state=X.PENDING)
+    db.session.add(exemption)
+    db.session.commit()
+    workflow.apply(exemption, "institution_approve")
+    db.session.commit()
+    workflow.apply(exemption, "assessment_approve")
+    db.session.commit()
+    yield "exemption approved"
+
+    second = Exemption(enrollment=enrollment, condition="test", state=X.PENDING)
+    db.session.add(second)
+    db.session.commit()
+    workflow.apply(second, "institution_approve")
+    db.session.commit()
+    workflow.apply(second, "assessment_reject", reason="证明不符")
+    db.session.commit()
+    yield "exemption rejected"
+
+    workflow.force(exemption, X.REJECTED, reason="data repair")
+    db.session.commit()
+    yield "exemption approval withdrawn"
+
+    workflow.force(exemption, X.APPROVED, reason="data repair")
+    db.session.commit()
+    db.session.delete(exemption)
+    db.session.commit()
+    yield "approved exemption deleted"
+
+    # Several changes, one transaction, left to the commit's own flush.
+    a, b = db.session.query(Physician).filter(Physician.institution_id.is_not(None)).order_by(
+        Physician.id).limit(2).all()
+    a.institution_id, b.institution_id = b.institution_id, a.institution_id or own.id
+    db.session.commit()
+    yield "two physicians swapped in one transaction"
+
+    third = db.session.query(Physician).filter(Physician.institution_id.is_not(None)).order_by(
+        Physician.id.desc()).first()
+    third.institution_id = own.id
+    db.session.rollback()
+    yield "a rolled-back move"
+
+
+def test_each_tally_equals_a_recount_after_every_kind_of_change(province):
+    for step in _steps(province):
+        wrong = _tally_mismatch()
+        assert not wrong, f"after {step}: (tally, recount) differ: {wrong}"
+
+
+def test_without_the_hook_the_roster_and_exemption_tallies_drift(province, monkeypatch):
+    """The hook is what keeps them: switched off, the first change is a mismatch."""
+    from models import tally
+
+    monkeypatch.setattr(tally, "ENABLED", False)
+    drifted = set()
+    for step in _steps(province):
+        drifted |= {name for name, _key in _tally_mismatch()}
+    assert {"roster", "exemption"} <= drifted
+
+
+def test_retally_recounts_every_tally(province):
+    """`flask dingkao retally` repairs tallies that went wrong (here: emptied and corrupted)."""
+    from models import EnrollmentTally, ExemptionTally, RosterTally
+
+    _spread_states()
+    enrollment = db.session.query(Enrollment).filter_by(state=S.AWAITING_EXAM).first()
+    exemption = Exemption(enrollment=enrollment, condition="test", state=X.PENDING)
+    db.session.add(exemption)
+    db.session.commit()
+    workflow.force(exemption, X.APPROVED, reason="test set-up")
+    db.session.commit()
+    assert not _tally_mismatch()
+    db.session.query(RosterTally).delete()
+    db.session.query(ExemptionTally).update({"count": 99})
+    db.session.query(EnrollmentTally).update({"count": EnrollmentTally.count + 1})
+    db.session.commit()
+    assert {"roster", "exemption", "enrollment"} == {name for name, _key in _tally_mismatch()}
+    result = province.test_cli_runner().invoke(args=["dingkao", "retally"])
+    assert result.exit_code == 0, result.output
+    assert not _tally_mismatch()
