@@ -498,3 +498,55 @@ def test_furthest_behind_is_ordered_and_limited_in_sql(province):
                 round(page_row.rate * page_row.count("included")), page_row.count("included"))
     operator = scope.actor_for(db.session.query(AppUser).filter_by(username="ops").one())
     assert [r.name for r in overview.furthest_behind(operator, cycle)] == ["演示省卫生健康委员会"]
+
+
+def test_two_opposite_transfers_at_once_do_not_deadlock(province):
+    """The tally rows are written in one fixed order: a move A → B and one B → A committing at
+    the same time wait for each other instead of deadlocking (PostgreSQL locks the rows; each
+    transaction pauses after its first tally row so that the two overlap)."""
+    import threading
+    import time
+
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("row locks: PostgreSQL")
+    first, second = db.session.query(Institution).filter(
+        Institution.id.in_(db.session.query(Physician.institution_id))).order_by(
+        Institution.id).limit(2).all()
+    movers = [db.session.query(Physician.id).filter_by(institution_id=i.id).first()[0]
+              for i in (first, second)]
+    targets = [second.id, first.id]
+    db.session.remove()
+    engine = db.engine
+    paused = set()
+
+    def pause(conn, cursor, statement, parameters, context, executemany):
+        if "roster_tally" in statement and threading.get_ident() not in paused:
+            paused.add(threading.get_ident())
+            time.sleep(0.5)
+
+    event.listen(engine, "after_cursor_execute", pause)
+    errors, done = [], []
+
+    def move(physician_id, institution_id):
+        try:
+            with Session(engine) as session:
+                session.get(Physician, physician_id).institution_id = institution_id
+                session.commit()
+                done.append(physician_id)
+        except Exception as error:  # noqa: BLE001 — reported below
+            errors.append(error)
+
+    try:
+        threads = [threading.Thread(target=move, args=pair) for pair in zip(movers, targets)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    finally:
+        event.remove(engine, "after_cursor_execute", pause)
+    assert not errors, errors
+    assert sorted(done) == sorted(movers) and len(paused) == 2
+    assert not _tally_mismatch()
