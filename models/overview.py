@@ -38,6 +38,7 @@ STATE_COLUMNS = (
     ("passed", _l("Passed"), (S.PASSED,)),
     ("failed", _l("Failed"), (S.FAILED,)),
 )
+_STATES_OF = {key: states for key, _label, states in STATE_COLUMNS}
 COLUMNS = (("roster", _l("Physicians on roster")),) + tuple(
     (key, label) for key, label, _states in STATE_COLUMNS) + (
     ("exempted", _l("Exempted")), ("rate", _l("Completion rate")))
@@ -83,10 +84,8 @@ class RegionRow:
             return self.exempted
         if key == "rate":
             return self.rate
-        for column, _label, states in STATE_COLUMNS:
-            if column == key:
-                return sum(self.states.get(s, 0) for s in states)
-        raise KeyError(key)
+        states = self.states
+        return sum(states.get(s, 0) for s in _STATES_OF[key])
 
     @property
     def rate(self):
@@ -251,14 +250,17 @@ def region_rows(actor, cycle, region, states_only=False):
 
 
 def sort_rows(rows, key="rate", descending=False):
-    """Rows ordered by a column; rows without a rate (nobody included) go last."""
+    """Rows ordered by a column; rows without a rate (nobody included) go last. Each row's
+    value is computed once (a district may list a thousand institutions)."""
     if key not in SORT_KEYS:
         key = "rate"
     if key == "name":
         return sorted(rows, key=lambda row: row.name, reverse=descending)
-    present = [row for row in rows if row.count(key) is not None]
-    missing = [row for row in rows if row.count(key) is None]
-    return sorted(present, key=lambda row: row.count(key), reverse=descending) + missing
+    keyed = [(row.count(key), index, row) for index, row in enumerate(rows)]
+    present = [item for item in keyed if item[0] is not None]
+    missing = [item[2] for item in keyed if item[0] is None]
+    present.sort(key=lambda item: item[0], reverse=descending)
+    return [item[2] for item in present] + missing
 
 
 def furthest_behind(actor, cycle, limit=5):
