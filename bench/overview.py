@@ -147,7 +147,7 @@ def _run_size(url, workdir, size, args):
             db.session.execute(text(
                 "INSERT INTO exemption (enrollment_id, condition, state, created_at) "
                 "SELECT id, 'bench', 'approved', :now FROM enrollment "
-                "WHERE cycle_id = :cycle AND state = 'awaiting_exam' AND id % 4 = 0"),
+                "WHERE cycle_id = :cycle AND state = 'awaiting_exam' AND (id / 8) % 4 = 0"),
                 {"now": datetime.datetime.now(), "cycle": cycle_id})
             db.session.execute(text("CREATE TABLE bench_built (size INTEGER)"))
             db.session.execute(text("INSERT INTO bench_built (size) VALUES (:size)"),
