@@ -1,7 +1,8 @@
 """周期总进度 (DOMAIN §11): the cycle's progress per region below the user's, drilling down
-province → cities → districts → institutions, sortable, with two charts drawn on the server as
-SVG (no script, no external library): the completion rate per region, and where the included
-physicians are as a stacked bar per region."""
+province → cities → districts → institutions, sortable, for the cycle chosen (the current one
+by default), with two charts drawn on the server as SVG (no script, no external library): the
+completion rate per region, and where the included physicians are as a stacked bar per
+region."""
 from flask import g, request, url_for
 from flask_appbuilder import BaseView, expose
 from flask_appbuilder.security.decorators import has_access
