@@ -94,13 +94,13 @@ def demo_command(physicians, institutions, yes_demo_accounts):
 
 @dingkao.command("retally")
 def retally_command():
-    """Recount the current cycle's per-institution state tally from the enrollments."""
+    """Recount every tally from the records: each cycle's per-institution enrollment states,
+    the physicians on each institution's roster, the approved exemptions (repair, and after
+    bulk loads)."""
     from app.extensions import analyze, db
-    from models import Cycle
-    from models.workflow import rebuild_tally
+    from models.tally import rebuild_all
 
-    for cycle in db.session.query(Cycle).filter(Cycle.is_current.is_(True)):
-        rebuild_tally(cycle.id)
+    rebuild_all(db.session)
     db.session.commit()
     analyze()
     click.echo("tally rebuilt")

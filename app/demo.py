@@ -245,6 +245,8 @@ def _physician(rng, number, inst, dept, name=None):
 def generate_bulk(physician_count, institution_count, chunk=5000, seed=7):
     """Add ``physician_count`` physicians (with accounts) over ``institution_count`` new
     institutions spread across the demo districts, in multi-row inserts."""
+    from models.tally import add_roster
+
     rng = random.Random(seed)
     districts = db.session.query(Administration).filter_by(level="district").all()
     if not districts:
@@ -301,6 +303,9 @@ def generate_bulk(physician_count, institution_count, chunk=5000, seed=7):
                                   must_change_password=True, created_on=now, changed_on=now))
             role_rows.append(dict(user_id=uid, role_id=physician_role_id))
         db.session.execute(insert(Physician), phys_rows)
+        # Core inserts bypass the ORM hook: their roster tally deltas, in this transaction.
+        for row in phys_rows:
+            add_roster(db.session, row["institution_id"], 1)
         db.session.execute(insert(AppUser.__table__), user_rows)
         db.session.execute(insert(assoc_user_role), role_rows)
         db.session.commit()

@@ -1,11 +1,19 @@
 """周期总进度 and administration home pages at 1,000 and 330,000 physicians (issue 14), and how
 often an export reports its progress.
 
-For each size a fresh database (SQLite file in a temp dir, or the PostgreSQL database given by
---database-url, emptied first) is built the way the app builds it — migrations, roles, the demo
+For each size a database is built the way the app builds it — migrations, roles, the demo
 province, ``app.demo.generate_bulk`` — then every bulk physician is included in the current
-cycle in a spread of states (one INSERT … SELECT, as ``bench/roster.py --enrolled``), 5 % of the
-enrollments get an approved exemption, and the tally is rebuilt (``flask dingkao retally``).
+cycle in a spread of states (one INSERT … SELECT, as ``bench/roster.py --enrolled``), a share
+of the enrollments gets an approved exemption, and every tally is recounted (``flask dingkao
+retally``). Building 330,000 physicians takes minutes, so each size's database is built once and
+reused by later runs: a SQLite file in --data-dir (default /var/tmp/dingkao-bench), or, with
+--database-url, a PostgreSQL database ``<name>_<size>`` created next to the one given. A reused
+database is migrated to the head and its tallies recounted; --rebuild builds it afresh.
+
+The worker freezes the start-up objects out of the garbage collector (``gc.freeze()``) before
+timing, as a production worker does after loading the app. For each page the statements of one
+request are recorded, and the query plan (EXPLAIN QUERY PLAN on SQLite, EXPLAIN ANALYZE on
+PostgreSQL) of the slowest ones goes into the results.
 
 Timed through Flask's test client, in-process (routing, login session, scoping, SQL, template
 rendering; no network): ``/overview/`` and ``/`` as the demo ``province``, ``city`` and
@@ -48,7 +56,12 @@ PAGES = (("overview", "/overview/"), ("home", "/"))
 def run_worker(args):
     size = args.worker
     workdir = Path(tempfile.mkdtemp(prefix=f"dingkao-bench-overview-{size}-"))
-    url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
+    if args.database_url:
+        url = _postgres_database(args.database_url, size)
+    else:
+        data_dir = Path(args.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{data_dir / f'overview-{size}.db'}"
     try:
         result = _run_size(url, workdir, size, args)
     finally:
@@ -57,7 +70,34 @@ def run_worker(args):
                                                  default=str))
 
 
+def _postgres_database(base_url, size):
+    """The URL of the database ``<name>_<size>`` on the server of ``base_url``, created if it
+    does not exist."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    base = make_url(base_url)
+    name = f"{base.database}_{size}"
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        if not conn.exec_driver_sql("SELECT 1 FROM pg_database WHERE datname = %s",
+                                    (name,)).first():
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+def _built(db, size):
+    """Whether the database already holds this size's data (a finished earlier build)."""
+    from sqlalchemy import inspect, text
+
+    if "bench_built" not in inspect(db.engine).get_table_names():
+        return False
+    return db.session.execute(text("SELECT size FROM bench_built")).scalar() == size
+
+
 def _run_size(url, workdir, size, args):
+    import gc
     import logging
 
     from flask_migrate import upgrade
@@ -66,8 +106,8 @@ def _run_size(url, workdir, size, args):
     from app import create_app, demo
     from app.cli import ensure_roles
     from app.extensions import db
-    from models import Cycle, Enrollment, Institution, Physician
-    from models.workflow import rebuild_tally
+    from models import Cycle, Enrollment, Exemption, Institution, Physician
+    from models.tally import rebuild_all
 
     app = create_app({
         "TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "UPLOAD_DIR": workdir / "uploads",
@@ -78,39 +118,62 @@ def _run_size(url, workdir, size, args):
     log = lambda message: print(f"  [{size:,}] {message}", flush=True)  # noqa: E731
     timings = {}
     with app.app_context():
-        if backend == "postgresql":
-            db.drop_all()
-            with db.engine.begin() as conn:
-                conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        reused = not args.rebuild and _built(db, size)
+        if not reused:
+            if backend == "postgresql":
+                db.drop_all()
+                with db.engine.begin() as conn:
+                    conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+                    conn.exec_driver_sql("DROP TABLE IF EXISTS bench_built")
+            else:
+                db.session.remove()
+                db.engine.dispose()
+                path = Path(url.removeprefix("sqlite:///"))
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{path}{suffix}").unlink(missing_ok=True)
         started = time.perf_counter()
         upgrade()
         for name in ("alembic", "flask_appbuilder", "sqlalchemy"):
             logging.getLogger(name).setLevel(logging.WARNING)
         logging.getLogger().setLevel(logging.WARNING)
-        ensure_roles()
-        demo.seed_demo_province()
-        demo.generate_bulk(size, institutions_for(size))
-        timings["data_s"] = time.perf_counter() - started
-        cycle_id = Cycle.current().id
+        if not reused:
+            ensure_roles()
+            demo.seed_demo_province()
+            demo.generate_bulk(size, institutions_for(size))
+            timings["data_s"] = time.perf_counter() - started
+            cycle_id = Cycle.current().id
+            started = time.perf_counter()
+            _enroll_bulk(db, cycle_id, 1.0, [0], backend)
+            db.session.execute(text(
+                "INSERT INTO exemption (enrollment_id, condition, state, created_at) "
+                "SELECT id, 'bench', 'approved', :now FROM enrollment "
+                "WHERE cycle_id = :cycle AND state = 'awaiting_exam' AND (id / 8) % 4 = 0"),
+                {"now": datetime.datetime.now(), "cycle": cycle_id})
+            db.session.execute(text("CREATE TABLE bench_built (size INTEGER)"))
+            db.session.execute(text("INSERT INTO bench_built (size) VALUES (:size)"),
+                               {"size": size})
+            db.session.commit()
+            timings["enroll_s"] = time.perf_counter() - started
+        # Rows were written behind the hooks' backs: recount every tally, as
+        # `flask dingkao retally` does (a reused database too: the code may have changed).
         started = time.perf_counter()
-        _enroll_bulk(db, cycle_id, 1.0, [0], backend)
-        db.session.execute(text(
-            "INSERT INTO exemption (enrollment_id, condition, state, created_at) "
-            "SELECT id, 'bench', 'approved', :now FROM enrollment "
-            "WHERE cycle_id = :cycle AND state = 'awaiting_exam' AND id % 4 = 0"),
-            {"now": datetime.datetime.now(), "cycle": cycle_id})
-        rebuild_tally(cycle_id)
+        rebuild_all(db.session)
         db.session.commit()
+        timings["retally_s"] = time.perf_counter() - started
         if backend == "postgresql":
             with db.engine.connect() as conn:
                 conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
-        timings["enroll_s"] = time.perf_counter() - started
+        else:
+            db.session.execute(text("ANALYZE"))
+            db.session.commit()
         counts = {
             "physicians": db.session.scalar(select(func.count(Physician.id))),
             "institutions": db.session.scalar(select(func.count(Institution.id))),
             "enrollments": db.session.scalar(select(func.count(Enrollment.id))),
+            "approved_exemptions": db.session.scalar(select(func.count(Exemption.id)).where(
+                Exemption.state == "approved")),
         }
-        log(f"data: {counts} in {timings['data_s'] + timings['enroll_s']:.1f} s")
+        log(f"data ({'reused' if reused else 'built'}): {counts}; {timings}")
         db.session.remove()
 
     results = {}
@@ -118,6 +181,10 @@ def _run_size(url, workdir, size, args):
     for account in ACCOUNTS:
         clients[account] = _login(app.test_client(), account, DEMO_PASSWORD)
         _check(app, clients[account], account)
+    # As a production worker after loading the app: start-up objects out of the collector.
+    gc.collect()
+    gc.freeze()
+    plans = {}
     for account in ACCOUNTS:
         client = clients[account]
         for page, path in PAGES:
@@ -135,13 +202,56 @@ def _run_size(url, workdir, size, args):
             # CPU time of this process (SQLite runs in it): what the request costs, without
             # the waiting that other work on a loaded machine adds to the wall-clock time.
             results[key]["cpu"] = _summary(cpu)
+            plans[key] = _plans(app, client, path, backend)
             log(f"{page:9} {account:9} median {results[key]['median_ms']:7.1f} ms  p95 "
                 f"{results[key]['p95_ms']:7.1f} ms  (CPU median {results[key]['cpu']['median_ms']:6.1f}"
-                f" p95 {results[key]['cpu']['p95_ms']:6.1f})")
+                f" p95 {results[key]['cpu']['p95_ms']:6.1f}); {plans[key]['statements']} "
+                f"statements, {plans[key]['sql_ms']:.1f} ms in SQL")
     export = _export_granularity(app, log) if args.export else None
     return {"size": size, "backend": backend, "counts": counts, "timings": timings,
-            "load_average": os.getloadavg(),
-            "pages": results, "export": export}
+            "reused": reused, "load_average": os.getloadavg(),
+            "pages": results, "plans": plans, "export": export}
+
+
+def _plans(app, client, path, backend, slowest=3):
+    """One more request of ``path`` with every statement timed; the query plans of the
+    ``slowest`` ones: {"statements", "sql_ms", "slowest": [{"ms", "sql", "plan"}]}."""
+    from sqlalchemy import event
+
+    from app.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+    seen = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        conn.info["bench_started"] = time.perf_counter()
+
+    def after(conn, cursor, statement, parameters, context, executemany):
+        seen.append(((time.perf_counter() - conn.info.pop("bench_started")) * 1000,
+                     statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        assert client.get(path).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+    selects = sorted((s for s in seen if s[1].lstrip().upper().startswith(("SELECT", "WITH"))),
+                     key=lambda s: -s[0])[:slowest]
+    out = []
+    prefix = "EXPLAIN QUERY PLAN " if backend == "sqlite" else "EXPLAIN (ANALYZE, BUFFERS) "
+    with app.app_context():
+        with engine.connect() as conn:
+            for ms, statement, parameters in selects:
+                rows = conn.exec_driver_sql(prefix + statement, parameters).fetchall()
+                plan = ([f"{row[0]}/{row[1]}: {row[-1]}" for row in rows]
+                        if backend == "sqlite" else [row[0] for row in rows])
+                out.append({"ms": round(ms, 2), "sql": " ".join(statement.split()),
+                            "plan": plan})
+    return {"statements": len(seen), "sql_ms": round(sum(s[0] for s in seen), 2),
+            "slowest": out}
 
 
 def _check(app, client, account):
@@ -149,7 +259,7 @@ def _check(app, client, account):
     from sqlalchemy import func
 
     from app.extensions import db
-    from models import AppUser, Enrollment, Institution
+    from models import AppUser, Enrollment, Institution, Physician
 
     page = client.get("/overview/").get_data(as_text=True)
     total = re.search(r'id="overview-total">(.*?)</tr>', page, re.S).group(1)
@@ -160,8 +270,12 @@ def _check(app, client, account):
         path = user.administration.path
         included = db.session.query(func.count(Enrollment.id)).join(Institution).filter(
             Institution.admin_path.like(f"{path}%"), Enrollment.state != "cancelled").scalar()
+        roster = db.session.query(func.count(Physician.id)).join(
+            Institution, Institution.id == Physician.institution_id).filter(
+            Institution.admin_path.like(f"{path}%")).scalar()
         db.session.remove()
     assert cells[2] == str(included), (account, cells, included)
+    assert cells[1] == str(roster), (account, cells, roster)
 
 
 def _export_granularity(app, log):
@@ -224,6 +338,10 @@ def main():
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--no-export", dest="export", action="store_false")
+    parser.add_argument("--data-dir", default="/var/tmp/dingkao-bench",
+                        help="where the SQLite databases are kept between runs")
+    parser.add_argument("--rebuild", action="store_true", help="build the data afresh")
+    parser.add_argument("--tag", default="", help="appended to the results' file name")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--result-file", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -241,6 +359,7 @@ def main():
             command += ["--database-url", args.database_url]
         if not args.export:
             command.append("--no-export")
+        command += ["--data-dir", args.data_dir] + (["--rebuild"] if args.rebuild else [])
         print(f"size {size:,}", flush=True)
         subprocess.run(command, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
         runs.append(json.loads(Path(result_file).read_text()))
@@ -249,7 +368,7 @@ def main():
     print(report)
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"overview-{datetime.date.today()}-{runs[0]['backend']}"
+    stem = f"overview-{datetime.date.today()}-{runs[0]['backend']}{args.tag}"
     (out / f"{stem}.md").write_text(report)
     (out / f"{stem}.json").write_text(json.dumps(runs, ensure_ascii=False, indent=1))
 
@@ -278,7 +397,20 @@ def _report(runs):
             for r in runs) + f" | {ratio:.2f} |")
     lines += ["", "Load average (1, 5, 15 min) at the end of each size: " + "; ".join(
         f"{r['size']:,}: {tuple(round(x, 1) for x in r['load_average'])}" for r in runs)]
-    lines += ["", "Data: " + "; ".join(f"{r['size']:,}: {r['counts']}" for r in runs), ""]
+    lines += ["", "Data: " + "; ".join(
+        f"{r['size']:,}: {r['counts']} ({'reused' if r.get('reused') else 'built'}, "
+        f"{ {k: round(v, 1) for k, v in r['timings'].items()} } s)" for r in runs), ""]
+    lines += ["The start-up objects were frozen out of the garbage collector (gc.freeze()) before "
+              "timing.", ""]
+    lines += ["## Query plans", "",
+              f"The slowest statements of one request of each page at {large['size']:,} "
+              "(EXPLAIN QUERY PLAN on SQLite, EXPLAIN (ANALYZE, BUFFERS) on PostgreSQL):", ""]
+    for key, plan in large.get("plans", {}).items():
+        lines.append(f"### {key}: {plan['statements']} statements, {plan['sql_ms']} ms in SQL")
+        lines.append("")
+        for item in plan["slowest"][:2]:
+            lines += [f"{item['ms']} ms: `{item['sql'][:600]}`", "", "```"] + \
+                [str(p) for p in item["plan"]] + ["```", ""]
     for r in runs:
         if r.get("export"):
             lines.append(f"Export of the district's 报名进度 at {r['size']:,}: {r['export']}")

@@ -37,3 +37,5 @@ from models.audit import AuditLog  # noqa: F401
 from models.certificate import Certificate  # noqa: F401
 from models.reports import ExportJob  # noqa: F401
 from models import workflow  # noqa: F401,E402  (registers the state machine guard)
+# After the workflow: its tally rows are written first at a commit, then these (lock order).
+from models.tally import ExemptionTally, RosterTally  # noqa: F401,E402

@@ -6,20 +6,20 @@ attached to it directly (a district's institutions, a city's own hospitals). Eac
 the physicians on the roster, those included in the cycle, submitted, at each review stage,
 待测评, 合格, 不合格 and 免考, and the completion rate.
 
-Enrollment counts are read from ``EnrollmentTally`` (kept by the state machine: at most
-institutions × states rows), the roster from an index-only count per institution; the rows are
-summed per region in SQL by the institutions' ``admin_path``. Nothing here reads one row per
-enrollment, so a province of 330,000 physicians costs about what a district does."""
+Every count is read from a tally: ``EnrollmentTally`` (kept by the state machine: at most
+institutions × states rows), ``RosterTally`` and ``ExemptionTally`` (kept by the session hook of
+``models.tally``); the rows are summed per region in SQL by the institutions' ``admin_path``.
+Nothing here reads one row per physician or enrollment, so a province of 330,000 physicians
+costs about what a district does."""
 from dataclasses import dataclass, field
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import Float, cast, case, func, null, select, union_all
 
 from app.extensions import db
-from models import Administration, Enrollment, EnrollmentTally, Exemption, Institution, Physician
+from models import Administration, Cycle, EnrollmentTally, ExemptionTally, Institution, RosterTally
 from models import workflow
 from models.enrollment import ENROLLMENT_STATE as S
-from models.enrollment import EXEMPTION_STATE as X
 from security import scope
 
 # The enrollment states each column counts, derived from the state machine's tables.
@@ -38,6 +38,7 @@ STATE_COLUMNS = (
     ("passed", _l("Passed"), (S.PASSED,)),
     ("failed", _l("Failed"), (S.FAILED,)),
 )
+_STATES_OF = {key: states for key, _label, states in STATE_COLUMNS}
 COLUMNS = (("roster", _l("Physicians on roster")),) + tuple(
     (key, label) for key, label, _states in STATE_COLUMNS) + (
     ("exempted", _l("Exempted")), ("rate", _l("Completion rate")))
@@ -83,10 +84,8 @@ class RegionRow:
             return self.exempted
         if key == "rate":
             return self.rate
-        for column, _label, states in STATE_COLUMNS:
-            if column == key:
-                return sum(self.states.get(s, 0) for s in states)
-        raise KeyError(key)
+        states = self.states
+        return sum(states.get(s, 0) for s in _STATES_OF[key])
 
     @property
     def rate(self):
@@ -147,6 +146,27 @@ def _trail(top, region):
     return [chain[i] for i in ids]
 
 
+def cycles():
+    """The cycles to choose from (every user who sees 周期总进度 reads the calendar), newest
+    first."""
+    return db.session.query(Cycle).order_by(Cycle.start_date.desc(), Cycle.id.desc()).all()
+
+
+def chosen_cycle(cycle_id=None):
+    """The cycle ``cycle_id`` (a 404 if there is none such), by default the current one."""
+    if cycle_id in (None, ""):
+        return Cycle.current()
+    try:
+        cycle = db.session.get(Cycle, int(cycle_id))
+    except (TypeError, ValueError):
+        cycle = None
+    if cycle is None:
+        from flask import abort
+
+        abort(404)
+    return cycle
+
+
 def region_rows(actor, cycle, region, states_only=False):
     """(rows, total) below ``region`` (None: the top of the tree) for ``cycle``;
     ``states_only``: the enrollment states alone (enough for the rates), without the roster
@@ -202,41 +222,22 @@ def region_rows(actor, cycle, region, states_only=False):
             if n:
                 row.states[state] = row.states.get(state, 0) + int(n)
 
-        # Counted from the approved exemptions themselves (a small table), per institution,
-        # then summed per region like the roster: never a walk over the region's enrollments.
-        approved = (
-            select(Enrollment.institution_id.label("institution_id"),
-                   func.count(Exemption.id).label("n"))
-            .join(Enrollment, Enrollment.id == Exemption.enrollment_id)
-            # "+ 0": SQLite would otherwise walk the cycle's every enrollment by the
-            # (cycle, state) index and probe each for an exemption, instead of reading the
-            # approved exemptions and their enrollments by primary key.
-            .where(Exemption.state == X.APPROVED, Enrollment.cycle_id + 0 == cycle.id)
-            .group_by(Enrollment.institution_id)
-            .subquery())
-
+        # The approved exemptions, from their tally (kept with each decision).
         def exempted(key):
             return scope.restrict(
-                db.session.query(key, func.sum(approved.c.n)), Institution, actor,
-            ).join(approved, approved.c.institution_id == Institution.id).group_by(key)
+                db.session.query(key, func.sum(ExemptionTally.count)), Institution, actor,
+            ).join(ExemptionTally, ExemptionTally.institution_id == Institution.id).filter(
+                ExemptionTally.cycle_id == cycle.id).group_by(key)
 
         if not states_only:
             for row, n in summed(exempted):
                 row.exempted += int(n or 0)
 
-    # The roster: counted per institution from the (institution, department) index alone,
-    # then summed per region.
-    subtree = scope.restrict(select(Institution.id), Institution, actor).where(
-        Institution.admin_path.like(f"{path}%"))
-    on_roster = (
-        select(Physician.institution_id.label("institution_id"), func.count().label("n"))
-        .where(Physician.institution_id.in_(subtree))
-        .group_by(Physician.institution_id)
-        .subquery())
-
+    # The roster, from its tally (kept with each roster change): one row per institution.
     def roster(key):
-        return db.session.query(key, func.sum(on_roster.c.n)).join(
-            on_roster, on_roster.c.institution_id == Institution.id).group_by(key)
+        return scope.restrict(
+            db.session.query(key, func.sum(RosterTally.count)), Institution, actor,
+        ).join(RosterTally, RosterTally.institution_id == Institution.id).group_by(key)
 
     if not states_only:
         for row, n in summed(roster):
@@ -249,22 +250,89 @@ def region_rows(actor, cycle, region, states_only=False):
 
 
 def sort_rows(rows, key="rate", descending=False):
-    """Rows ordered by a column; rows without a rate (nobody included) go last."""
+    """Rows ordered by a column; rows without a rate (nobody included) go last. Each row's
+    value is computed once (a district may list a thousand institutions)."""
     if key not in SORT_KEYS:
         key = "rate"
     if key == "name":
         return sorted(rows, key=lambda row: row.name, reverse=descending)
-    present = [row for row in rows if row.count(key) is not None]
-    missing = [row for row in rows if row.count(key) is None]
-    return sorted(present, key=lambda row: row.count(key), reverse=descending) + missing
+    keyed = [(row.count(key), index, row) for index, row in enumerate(rows)]
+    present = [item for item in keyed if item[0] is not None]
+    missing = [item[2] for item in keyed if item[0] is None]
+    present.sort(key=lambda item: item[0], reverse=descending)
+    return [item[2] for item in present] + missing
 
 
 def furthest_behind(actor, cycle, limit=5):
-    """The regions (or institutions) below the actor's with the lowest completion rate."""
+    """The regions directly below the actor's (and the institutions attached to it) with the
+    lowest completion rate, lowest first; those with nobody included are left out.
+
+    Computed in SQL (ORDER BY the rate … LIMIT): the enrollment tally summed per institution
+    path, then per child region, so only ``limit`` rows come back whatever the province's size."""
     if cycle is None or actor.kind not in (scope.ADMINISTRATION, scope.ALL):
         return []
-    rows, _total = region_rows(actor, cycle, regions_of(actor), states_only=True)
-    return [row for row in sort_rows(rows, "rate") if row.rate is not None][:limit]
+    region = regions_of(actor)
+    path = region.path if region is not None else "/"
+    done = func.sum(case((EnrollmentTally.state.in_(workflow.DONE), EnrollmentTally.count),
+                         else_=0))
+    included = func.sum(case((EnrollmentTally.state.in_(INCLUDED), EnrollmentTally.count),
+                             else_=0))
+    # The tally per institution path below the region: at most (paths) rows.
+    per_path = scope.restrict(
+        select(Institution.admin_path.label("admin_path"), done.label("done"),
+               included.label("included"))
+        .join(Institution, Institution.id == EnrollmentTally.institution_id)
+        .where(EnrollmentTally.cycle_id == cycle.id,
+               Institution.admin_path.like(f"{path}%")),
+        Institution, actor).group_by(Institution.admin_path).subquery()
+    child = Administration.__table__.alias("child")
+    parent = (child.c.parent_id.is_(None) if region is None
+              else child.c.parent_id == region.id)
+    regions = (
+        select(child.c.id.label("administration_id"), null().label("institution_id"),
+               child.c.name.label("name"), func.sum(per_path.c.done).label("done"),
+               func.sum(per_path.c.included).label("included"))
+        .join(per_path, per_path.c.admin_path.like(child.c.path + "%"))
+        .where(parent).group_by(child.c.id, child.c.name))
+    parts = [regions]
+    if region is not None:
+        direct = scope.restrict(
+            select(null().label("administration_id"), Institution.id.label("institution_id"),
+                   Institution.name.label("name"), done.label("done"),
+                   included.label("included"))
+            .join(EnrollmentTally, EnrollmentTally.institution_id == Institution.id)
+            .where(EnrollmentTally.cycle_id == cycle.id, Institution.admin_path == path),
+            Institution, actor).group_by(Institution.id, Institution.name)
+        parts.append(direct)
+    both = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+    rate = cast(both.c.done, Float) / both.c.included
+    query = (select(both.c.administration_id, both.c.institution_id, both.c.name,
+                    both.c.done, both.c.included)
+             .where(both.c.included > 0)
+             .order_by(rate, both.c.name).limit(limit))
+    return [BehindRow(name=name, administration_id=admin_id, institution_id=inst_id,
+                      done=int(n_done or 0), included=int(n_included))
+            for admin_id, inst_id, name, n_done, n_included in db.session.execute(query)]
+
+
+@dataclass
+class BehindRow:
+    """A row of 进度最慢 on an administration's home page."""
+
+    name: str
+    administration_id: int
+    institution_id: int
+    done: int
+    included: int
+
+    @property
+    def rate(self):
+        return self.done / self.included if self.included else None
+
+    def count(self, key):
+        if key == "included":
+            return self.included
+        raise KeyError(key)
 
 
 def deadlines_near(cycle, today, days=14):

@@ -1,13 +1,13 @@
 """周期总进度 (DOMAIN §11): the cycle's progress per region below the user's, drilling down
-province → cities → districts → institutions, sortable, with two charts drawn on the server as
-SVG (no script, no external library): the completion rate per region, and where the included
-physicians are as a stacked bar per region."""
+province → cities → districts → institutions, sortable, for the cycle chosen (the current one
+by default), with two charts drawn on the server as SVG (no script, no external library): the
+completion rate per region, and where the included physicians are as a stacked bar per
+region."""
 from flask import g, request, url_for
 from flask_appbuilder import BaseView, expose
 from flask_appbuilder.security.decorators import has_access
 from flask_babel import lazy_gettext as _l
 
-from models import Cycle
 from models import overview as model
 from security import scope
 
@@ -64,8 +64,9 @@ class OverviewView(BaseView):
     @has_access
     def index(self):
         actor = scope.current_actor()
-        cycle = Cycle.current()
         region_id = request.args.get("region") or None
+        cycle_id = request.args.get("cycle") or None
+        cycle = model.chosen_cycle(cycle_id)
         data = model.overview(actor, cycle, region_id)
         key = request.args.get("sort", "rate")
         key = key if key in model.SORT_KEYS else "rate"
@@ -81,22 +82,24 @@ class OverviewView(BaseView):
         def sort_url(column):
             flip = "0" if (column == key and descending) else "1" if column == key else (
                 "0" if column in ("name", "rate") else "1")
-            return url_for(".index", region=region_id, sort=column, desc=flip)
+            return url_for(".index", region=region_id, cycle=cycle_id, sort=column, desc=flip)
 
         def page_url(number):
-            return url_for(".index", region=region_id, sort=key,
+            return url_for(".index", region=region_id, cycle=cycle_id, sort=key,
                            desc="1" if descending else "0", page=number)
 
         def drill_url(row):
             if row.administration_id is not None:
-                return url_for(".index", region=row.administration_id)
+                return url_for(".index", region=row.administration_id, cycle=cycle_id)
             return url_for("EnrollmentView.list", _flt_0_institution=row.institution_id)
 
         return self.render_template(
             "overview/index.html", cycle=cycle, data=data, rows=rows, columns=model.COLUMNS,
             sort_key=key, descending=descending, sort_url=sort_url, drill_url=drill_url,
             percent=percent, completion=completion_chart(rows), stages=stage_chart(rows),
-            page=page, pages=pages, page_size=PAGE_SIZE, page_url=page_url, row_count=len(ordered), user=g.user)
+            page=page, pages=pages, page_size=PAGE_SIZE, page_url=page_url,
+            row_count=len(ordered), cycles=model.cycles(), cycle_id=cycle_id, region_id=region_id,
+            user=g.user)
 
 
 def register(appbuilder):
