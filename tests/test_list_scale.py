@@ -127,3 +127,19 @@ def test_a_page_costs_the_same_queries_at_20_and_200_rows(as_role, url, view):
     large, large_page = _statements(client, f"{url}?psize_{view}=200")
     assert large_page.count("<tr") > small_page.count("<tr") + 150
     assert large == small
+
+
+def test_demo_enrolled_includes_a_share_of_the_physicians(province):
+    from app import demo
+    from app.cli import dingkao, enroll_share
+    from models import EnrollmentTally
+
+    demo.generate_bulk(200, 2)
+    db.session.commit()
+    before = db.session.query(Enrollment).count()
+    added = enroll_share(0.5)
+    assert 60 <= added <= 140 and db.session.query(Enrollment).count() == before + added
+    assert db.session.query(EnrollmentTally).count() > 0
+    assert enroll_share(0.5) == 0  # nobody twice
+    help_text = province.test_cli_runner().invoke(dingkao, ["demo", "--help"]).output
+    assert "--enrolled" in help_text
