@@ -4,7 +4,7 @@ from flask import current_app, request
 from flask_appbuilder.api import BaseApi
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import selectinload
 
 from models.account import AppUser
 from security import session_rules
@@ -44,13 +44,15 @@ class DingkaoSecurityManager(SecurityManager):
 
     def load_user(self, pk):
         """The account of the session cookie, only while its server-side session is live;
-        with its roles and groups in the same query (every request asks for them)."""
+        with its roles and groups (every request asks for them) by their user id, one small
+        query each: as a joined load, SQLite materialises the whole user-role table (330,000
+        rows at province scale, 0.6 s) before picking this user's rows."""
         if not session_rules.is_live(int(pk)):
             session_rules.refuse_ended_session()
             return None
         user = self.session.scalars(
             select(AppUser).where(AppUser.id == int(pk))
-            .options(joinedload(AppUser.roles), joinedload(AppUser.groups))).unique().first()
+            .options(selectinload(AppUser.roles), selectinload(AppUser.groups))).first()
         return user if user is not None and user.is_active else None
 
     def reset_password(self, userid, password):

@@ -423,10 +423,22 @@ class ConsoleView(ScopedModelView):
         time, instead of a select holding every related row the province has."""
         from wtforms import StringField
 
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+
         fields = {column: StringField(self.label_columns.get(column, column),
                                       widget=RelatedSearchWidget(
                                           f"{self.__class__.__name__}.related", column))
                   for column in self.related_columns()}
+        # A relation searched by a filter of its own (测评进度's 考核程序 on the enrollment)
+        # takes what that filter reads, typed: never a select of every related row (264,000
+        # enrollments at province scale).
+        custom = getattr(self, "search_filters", None) or {}
+        given = {**(self.search_form_extra_fields or {}), **fields}
+        for column in self.search_columns or []:
+            if column in custom and column not in given and \
+                    self.datamodel.is_relation(column):
+                fields[column] = StringField(self.label_columns.get(column, column),
+                                             widget=BS3TextFieldWidget())
         self.search_form_extra_fields = {**fields, **(self.search_form_extra_fields or {})}
 
     def _add_choice_fields(self):

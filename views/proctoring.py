@@ -11,6 +11,7 @@ from flask_appbuilder.security.decorators import has_access
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select
+from sqlalchemy.orm import selectinload
 
 from app import storage
 from app.extensions import db
@@ -27,6 +28,7 @@ from models import (
 )
 from models.proctoring import CASE_STATE
 from security import scope
+from views.base import LIST_CAP
 from views.base import attempt as run
 
 PAGE_SIZE = 20
@@ -65,7 +67,9 @@ def _rows_query(actor, args):
              .join(Physician, Physician.id == Enrollment.physician_id)
              .outerjoin(shots, shots.c.attempt_id == ExamAttempt.id)
              .outerjoin(ProctorCase, ProctorCase.attempt_id == ExamAttempt.id)
-             .where(scope.condition(ExamAttempt, actor, scope.READ)))
+             # An attempt is read by whoever reads its enrollment (scope's ExamAttempt rule),
+             # asked here of the enrollment already joined.
+             .where(scope.condition(Enrollment, actor, scope.READ)))
     below = args.get("similarity_below", "").strip()
     if below:
         try:
@@ -84,7 +88,13 @@ def _rows_query(actor, args):
     name = (args.get("name") or "").strip()
     if name:
         query = query.where(Physician.name.contains(name))
-    return query.order_by(risk.desc(), ExamAttempt.id.desc())
+    # What a row shows of its attempt (physician, department, institution, paper): loaded for
+    # the page at once, not one query per row.
+    enrollment = selectinload(ExamAttempt.enrollment)
+    return query.options(
+        enrollment.selectinload(Enrollment.physician).selectinload(Physician.department),
+        enrollment.selectinload(Enrollment.institution),
+        selectinload(ExamAttempt.paper)).order_by(risk.desc(), ExamAttempt.id.desc())
 
 
 def _medians(attempt_ids):
@@ -119,8 +129,14 @@ class ProctoringView(BaseView):
             page = max(int(request.args.get("page", 1)), 1)
         except ValueError:
             page = 1
-        total = db.session.scalar(select(func.count()).select_from(query.order_by(None)
-                                                                   .subquery()))
+        # Counted on the attempts' ids only, and no further than the pages one may open.
+        last = max(LIST_CAP // PAGE_SIZE, 1)
+        capped = page > last
+        page = min(page, last)
+        ids = query.order_by(None).with_only_columns(ExamAttempt.id).limit(LIST_CAP + 1)
+        total = db.session.scalar(select(func.count()).select_from(ids.subquery()))
+        if total > LIST_CAP:
+            total, capped = LIST_CAP, True
         rows = db.session.execute(query.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
         medians = _medians([row.ExamAttempt.id for row in rows])
         papers = db.session.scalars(select(Paper).where(Paper.is_mock.is_(False))
@@ -132,7 +148,10 @@ class ProctoringView(BaseView):
             page=page, pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1), args=request.args,
             base_query="".join(f"{urlencode({k: v})}&" for k, v in request.args.items()
                                if k != "page"),
-            papers=papers, departments=departments, states=CASE_STATE)
+            papers=papers, departments=departments, states=CASE_STATE,
+            cap_notice=_("More than %(cap)s records match: only the first %(cap)s can be "
+                         "paged through. Please narrow the list with the search conditions.",
+                         cap=f"{LIST_CAP:,}") if capped else None)
 
     @expose("/attempt/<int:attempt_id>")
     @has_access
