@@ -89,6 +89,8 @@ def test_the_cap_stops_deep_pages_with_a_notice(as_role, monkeypatch):
     page = client.get("/enrollmentview/list/?psize_EnrollmentView=5&page_EnrollmentView=7")
     text = page.get_data(as_text=True)
     assert page.status_code == 200 and "dk-list-cap" in text and "请" in text
+    # Page 7 is past the cap: the last page within it is shown, with its rows.
+    assert text.count("dk-row-actions\"") == 5
     shown = client.get("/enrollmentview/list/?psize_EnrollmentView=5&page_EnrollmentView=1")
     assert "dk-list-cap" in shown.get_data(as_text=True)
     monkeypatch.setattr(views.base, "LIST_CAP", 5000)
