@@ -72,9 +72,12 @@ def ensure_roles():
 @dingkao.command("demo")
 @click.option("--physicians", default=0, type=int, help="Also generate N physicians in bulk.")
 @click.option("--institutions", default=0, type=int, help="Institutions for the bulk physicians.")
+@click.option("--enrolled", default=0.0, type=click.FloatRange(0, 1),
+              help="Include this share (0–1) of the physicians in the current cycle, in a "
+                   "spread of states, as in the middle of a cycle (as the benchmarks do).")
 @click.option("--yes-demo-accounts", is_flag=True,
               help="Confirm: the demo accounts (admin included) share a published password.")
-def demo_command(physicians, institutions, yes_demo_accounts):
+def demo_command(physicians, institutions, enrolled, yes_demo_accounts):
     """Fill a demo province (idempotent): administrations, institutions, accounts, physicians.
     Never on a real province's database."""
     from app import demo
@@ -88,8 +91,55 @@ def demo_command(physicians, institutions, yes_demo_accounts):
     demo.seed_demo_exams()
     if physicians:
         demo.generate_bulk(physicians, institutions or max(1, physicians // 110))
+    if enrolled:
+        count = enroll_share(enrolled)
+        click.echo(f"{count} physicians included in the current cycle")
     analyze()
     click.echo("demo data ready")
+
+
+# A mid-cycle spread of states for enroll_share, in this order by physician id.
+ENROLLED_STATES = ("pending_enrollment", "pending_institution_review",
+                   "pending_assessment_review", "awaiting_exam", "passed", "failed",
+                   "awaiting_makeup_confirmation", "cancelled")
+
+
+def enroll_share(fraction, keep_out=()):
+    """Include ``fraction`` of the physicians not yet in the current cycle (by id: those whose
+    id % 100 falls below it), in a spread of states, in one INSERT … SELECT; then recount the
+    cycle's tally. A demo and benchmark load behind the state machine's back, never for a real
+    province. Returns how many were included."""
+    import datetime
+
+    from sqlalchemy import bindparam, text
+
+    from app.extensions import db
+    from models import Cycle
+    from models.workflow import rebuild_tally
+
+    cycle = Cycle.current()
+    if cycle is None:
+        raise click.ClickException("no current cycle")
+    states = " ".join(f"WHEN {k} THEN '{state}'" for k, state in enumerate(ENROLLED_STATES))
+    empty_json = "CAST('{}' AS JSON)" if db.engine.dialect.name == "postgresql" else "'{}'"
+    statement = text(f"""
+        INSERT INTO enrollment (cycle_id, physician_id, institution_id, state, procedure,
+                                form_data, completed_steps, included_at, updated_at)
+        SELECT :cycle, p.id, p.institution_id, CASE p.id % {len(ENROLLED_STATES)} {states} END,
+               CASE WHEN p.id % 3 = 0 THEN 'general' ELSE 'simple' END,
+               {empty_json}, 0, :now, :now
+        FROM physician p
+        WHERE p.institution_id IS NOT NULL AND p.id % 100 < :percent
+          AND p.id NOT IN :keep_out
+          AND NOT EXISTS (SELECT 1 FROM enrollment e
+                          WHERE e.cycle_id = :cycle AND e.physician_id = p.id)
+    """).bindparams(bindparam("keep_out", expanding=True))
+    result = db.session.execute(statement, {
+        "cycle": cycle.id, "now": datetime.datetime.now(),
+        "percent": round(fraction * 100), "keep_out": list(keep_out) or [-1]})
+    rebuild_tally(cycle.id)
+    db.session.commit()
+    return result.rowcount
 
 
 @dingkao.command("retally")

@@ -82,6 +82,7 @@ class Enrollment(Model):
         UniqueConstraint("cycle_id", "physician_id", name="uq_enrollment_cycle_physician"),
         Index("ix_enrollment_institution_state", "institution_id", "state"),
         Index("ix_enrollment_cycle_state", "cycle_id", "state"),
+        Index("ix_enrollment_physician", "physician_id"),
     )
 
     @property

@@ -157,6 +157,7 @@ class Department(Model):
 
     __table_args__ = (
         UniqueConstraint("institution_id", "name", name="uq_department_institution_name"),
+        Index("ix_department_name", "name"),
     )
 
     @property

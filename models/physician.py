@@ -126,6 +126,7 @@ class Physician(Model):
         Index("ix_physician_institution_category", "institution_id", "practice_category"),
         Index("ix_physician_name", "name"),
         Index("ix_physician_previous_institution", "previous_institution_id"),
+        Index("ix_physician_department", "department_id"),
     )
 
     @property

@@ -8,7 +8,7 @@ from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.filters import FilterEqual
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from app.extensions import db
 from models import Department, Enrollment, Exemption, Physician
@@ -17,7 +17,17 @@ from security import idcard, scope
 
 
 def _physicians(*conditions):
+    """Enrollments of physicians matching a selective condition (a name, an ID number): the
+    few physicians first, then their enrollments."""
     return Enrollment.physician_id.in_(select(Physician.id).where(*conditions))
+
+
+def _physician_has(*conditions):
+    """Enrollments whose physician matches a broad condition (a category, a level, an age, a
+    department name): an EXISTS on the physician's primary key per enrollment row, so a page
+    of 20 stops after 20 matches instead of first listing every matching physician of the
+    province."""
+    return exists().where(Physician.id == Enrollment.physician_id, *conditions)
 
 
 def _choice(choice_set, value):
@@ -61,7 +71,7 @@ class FilterDepartment(_PhysicianFilter):
     arg_name = "pdept"
 
     def condition(self, value):
-        return _physicians(Physician.department_id.in_(
+        return _physician_has(Physician.department_id.in_(
             select(Department.id).where(Department.name == value)))
 
 
@@ -70,7 +80,7 @@ class FilterCategory(_PhysicianFilter):
     arg_name = "pcat"
 
     def condition(self, value):
-        return _physicians(Physician.practice_category == _choice(PRACTICE_CATEGORY, value))
+        return _physician_has(Physician.practice_category == _choice(PRACTICE_CATEGORY, value))
 
 
 class FilterLevel(_PhysicianFilter):
@@ -78,7 +88,7 @@ class FilterLevel(_PhysicianFilter):
     arg_name = "plevel"
 
     def condition(self, value):
-        return _physicians(Physician.level == _choice(PHYSICIAN_LEVEL, value))
+        return _physician_has(Physician.level == _choice(PHYSICIAN_LEVEL, value))
 
 
 class FilterAge(_PhysicianFilter):
@@ -96,7 +106,7 @@ class FilterAge(_PhysicianFilter):
         today = datetime.date.today()
         born_after = today.replace(year=today.year - high - 1) + datetime.timedelta(days=1)
         born_before = today.replace(year=today.year - low)
-        return _physicians(Physician.birth_date.between(born_after, born_before))
+        return _physician_has(Physician.birth_date.between(born_after, born_before))
 
 
 class FilterExemptionState(_PhysicianFilter):
@@ -106,17 +116,35 @@ class FilterExemptionState(_PhysicianFilter):
     def condition(self, value):
         from models.enrollment import EXEMPTION_STATE
 
-        return Enrollment.id.in_(select(Exemption.enrollment_id).where(
-            Exemption.state == _choice(EXEMPTION_STATE, value)))
+        return exists().where(Exemption.enrollment_id == Enrollment.id,
+                              Exemption.state == _choice(EXEMPTION_STATE, value))
 
 
 PHYSICIAN_FILTERS = [FilterName, FilterIdNumber, FilterDepartment, FilterAge, FilterCategory,
                      FilterLevel, FilterExemptionState]
 
 
+class FilterChoice(FilterEqual):
+    """状态, 考核程序, 考核结果: a drop-down's code; 请选择 (empty) filters nothing."""
+
+    def apply(self, query, value):
+        if value is None or not str(value).strip():
+            return query
+        return super().apply(query, str(value).strip())
+
+
 SEARCH_COLUMNS = ["id", "state", "procedure", "result", "cycle", "institution"]
-SEARCH_FILTERS = {"id": PHYSICIAN_FILTERS, "state": [FilterEqual], "procedure": [FilterEqual],
-                  "result": [FilterEqual]}
+SEARCH_FILTERS = {"id": PHYSICIAN_FILTERS, "state": [FilterChoice],
+                  "procedure": [FilterChoice], "result": [FilterChoice]}
+
+# The search bar of 报名进度 (manual 000 §19): each field's filter argument. The physician's
+# filters hang on the "id" column in PHYSICIAN_FILTERS' order.
+BAR_ARGS = {"name": "_flt_0_id", "id_number": "_flt_1_id", "department": "_flt_2_id",
+            "age": "_flt_3_id", "category": "_flt_4_id", "level": "_flt_5_id",
+            "exemption": "_flt_6_id", "state": "_flt_0_state", "procedure": "_flt_0_procedure",
+            "result": "_flt_0_result", "cycle": "_flt_0_cycle",
+            "institution": "_flt_0_institution"}
+AGE_RANGES = ["20-29", "30-39", "40-49", "50-59", "60-99"]
 
 
 def install_filters(filters, search_filters, datamodel):

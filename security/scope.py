@@ -259,8 +259,13 @@ def _tally(actor):
 
 
 def _via_enrollment(column, enrollment_rule=_enrollment):
+    """Records of an enrollment the actor may ``enrollment_rule``: an EXISTS on the
+    enrollment's primary key for each row, not ``IN (every enrollment of the province)``,
+    which the database would list in full before a page of 20 or a single record's check."""
     def rule(actor):
-        return column.in_(select(Enrollment.id).where(enrollment_rule(actor)))
+        return select(Enrollment.id).where(
+            Enrollment.id == column, enrollment_rule(actor)).correlate(
+            column.table).exists()
 
     return rule
 

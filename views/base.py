@@ -2,9 +2,12 @@
 re-checks scope where FAB fetches by id on its own (actions) or writes (add, edit)."""
 import datetime
 
-from flask import abort, flash, g, redirect, request, url_for
+from flask import abort, flash, g, jsonify, redirect, request, url_for
 from flask_appbuilder import ModelView, action, expose
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_appbuilder.security.decorators import has_access, permission_name
+from markupsafe import Markup, escape
+from sqlalchemy import func
 from sqlalchemy.orm import selectinload
 
 from flask_babel import gettext as _
@@ -14,6 +17,13 @@ from app.extensions import db
 from models.base import Refused
 from security import scope
 from views.labels import CHOICE_COLUMNS, LABELS
+
+
+# Rows a list reaches page by page: OFFSET paging beyond this costs the database a scan of
+# everything before the page, and nobody reads 250 pages; past it the list asks to filter.
+LIST_CAP = 5000
+# Matches the search-as-you-type of a related filter answers with.
+RELATED_MATCHES = 20
 
 
 class ScopedInterface(SQLAInterface):
@@ -46,11 +56,31 @@ class ScopedInterface(SQLAInterface):
             query = query.options(*self._loaders())
         return super().apply_all(query, *args, **kwargs)
 
-    def query_count(self, query, *args, **kwargs):
-        return super().query_count(self._scoped(query), *args, **kwargs)
+    def query_count(self, query, filters=None, select_columns=None):
+        """The rows a list counts, as ``SELECT count(*) FROM (SELECT id … LIMIT cap + 1)``:
+        only ids, never the whole row, and while a console list is being built (``g``'s
+        ``list_cap``) no further than the cap, since no page beyond it is shown."""
+        query = self._apply_inner_all(self._scoped(query), filters,
+                                      select_columns=select_columns, aliases_mapping={})
+        ids = query.order_by(None).with_entities(self.obj.id)
+        cap = g.get("list_cap") if g else None
+        if cap:
+            ids = ids.limit(cap + 1)
+        return self.session.query(func.count()).select_from(ids.subquery()).scalar()
 
     def _get_base_query(self, query, *args, **kwargs):
         return super()._get_base_query(self._scoped(query), *args, **kwargs)
+
+    def get_related_obj(self, col_name, value):
+        """A related filter's chosen record, read within scope: another tenant's id (or no
+        number) finds nothing, so the filter compares with NULL and the list is empty."""
+        try:
+            ident = int(value)
+        except (TypeError, ValueError):
+            return None
+        model = self.get_related_model(col_name)
+        return scope.restrict(self.session.query(model), model).filter(
+            model.id == ident).first()
 
     def get_related_interface(self, col_name):
         # Built once per column: FAB asks for it per option and per cell (the interface holds
@@ -130,7 +160,84 @@ class ScopedModelView(ModelView):
         model = self.datamodel.obj
         return scope.require_all(scope.current_actor(), scope.READ, model, pks)
 
+    # Related filters answered by search-as-you-type (``related``) instead of a select of
+    # every related row; a view may add look-ups of its own: column -> (model, value column,
+    # text column), the value being what its filter compares with.
+    related_lookups = {}
+
+    def related_columns(self):
+        custom = getattr(self, "search_filters", None) or {}
+        return [column for column in (self.search_columns or [])
+                if column in self.related_lookups or (
+                    column not in custom and self.datamodel.is_relation_many_to_one(column)
+                    and hasattr(self.datamodel.get_related_model(column), "name"))]
+
+    @expose("/list/")
+    @has_access
+    def list(self):
+        """A search bar sends its empty fields (请选择) too: the list is shown without them,
+        as if they had not been sent (an empty related filter would match nothing)."""
+        from urllib.parse import urlencode
+
+        pairs = list(request.args.items(multi=True))
+        kept = [(key, value) for key, value in pairs
+                if not (key.startswith("_flt_") and not value.strip())]
+        if len(kept) != len(pairs):
+            return redirect(request.path + ("?" + urlencode(kept) if kept else ""))
+        return super().list()
+
+    @expose("/related/<column>")
+    @has_access
+    @permission_name("list")
+    def related(self, column):
+        """``?q=`` up to RELATED_MATCHES records of a related filter the user may read whose
+        name contains q; ``?id=`` the one chosen (its name, for a filter already applied).
+        JSON ``[{"id", "text"}]``; scoped like every list."""
+        if column not in self.related_columns():
+            abort(404)
+        if column in self.related_lookups:
+            model, value_column, text_column = self.related_lookups[column]
+        else:
+            model = self.datamodel.get_related_model(column)
+            value_column, text_column = model.id, getattr(model, "name", None)
+        query = scope.restrict(db.session.query(model), model)
+        ident = request.args.get("id")
+        if ident is not None:
+            query = query.filter(value_column == (int(ident) if ident.isdigit() and
+                                                  value_column.key == "id" else ident))
+        else:
+            words = (request.args.get("q") or "").strip()[:64]
+            if words and text_column is not None:
+                query = query.filter(text_column.contains(words, autoescape=True))
+            query = query.order_by(text_column if text_column is not None else model.id)
+        if value_column.key != "id":
+            rows = query.with_entities(value_column).distinct().limit(RELATED_MATCHES).all()
+            return jsonify([{"id": value, "text": value} for (value,) in rows])
+        loaders = [selectinload(model.institution)] if hasattr(model, "institution") else []
+        items = query.options(*loaders).limit(RELATED_MATCHES).all()
+        return jsonify([{"id": item.id, "text": related_text(item)} for item in items])
+
     def _get_list_widget(self, **kwargs):
+        # A page beyond the cap shows the last page within it, with the notice (below).
+        page, page_size = kwargs.get("page") or 0, kwargs.get("page_size") or self.page_size
+        last = max(LIST_CAP // page_size - 1, 0)
+        if page > last:
+            kwargs["page"] = last
+        g.list_cap = LIST_CAP
+        try:
+            widgets = self._list_widget_with_rows(**kwargs)
+        finally:
+            g.list_cap = None
+        count = widgets["list"].template_args.get("count") or 0
+        if count > LIST_CAP or page > last:
+            widgets["list"].template_args["cap_notice"] = _(
+                "More than %(cap)s records match: only the first %(cap)s can be paged "
+                "through. Please narrow the list with the search conditions.",
+                cap=f"{LIST_CAP:,}")
+            widgets["list"].template_args["count"] = LIST_CAP
+        return widgets
+
+    def _list_widget_with_rows(self, **kwargs):
         # Each row's own actions (取消报名, 调离, 重置密码…): labelled buttons on the row.
         kwargs.setdefault("row_actions", {key: action for key, action in self.actions.items()
                                           if action.single})
@@ -225,6 +332,35 @@ def record_name(record):
     return ""
 
 
+def related_text(record):
+    """A related record as a search box offers it: a department with its institution
+    (内科 · 某医院: a province has thousands of 内科)."""
+    text = record_name(record)
+    institution = getattr(record, "institution", None)
+    if institution is not None and hasattr(institution, "__table__") and \
+            not hasattr(record, "admin_path"):
+        text = f"{text} · {institution.name}"
+    return text
+
+
+class RelatedSearchWidget:
+    """A related filter's value as a search box (views/static/related_search.js): the named
+    input keeps the chosen id, a visible box beside it searches ``<view>/related/<column>``.
+    Without JavaScript it is a plain input of the id."""
+
+    def __init__(self, endpoint, column):
+        self.endpoint, self.column = endpoint, column
+
+    def __call__(self, field, **kwargs):
+        url = url_for(self.endpoint, column=self.column)
+        return Markup(
+            '<input type="text" class="form-control dk-related-search" id="{id}" name="{name}" '
+            'value="{value}" data-related-url="{url}" data-placeholder="{hint}" '
+            'data-empty="{empty}">').format(
+            id=escape(field.id), name=escape(field.name), value=escape(field.data or ""),
+            url=escape(url), hint=escape(_("Type to search")), empty=escape(_("No match")))
+
+
 def _display(value):
     """None shows as nothing, booleans as 是/否, times to the minute, related records by their
     names: not as Python's words."""
@@ -260,6 +396,7 @@ class ConsoleView(ScopedModelView):
         columns |= set(self.search_columns or [])
         self.label_columns = {**_labels(*columns), **(self.label_columns or {})}
         self._add_choice_fields()
+        self._add_related_search_fields()
         self.formatters_columns = {
             **{column: _display for column in columns},
             **{column: choice_set.label for column, choice_set in
@@ -280,6 +417,29 @@ class ConsoleView(ScopedModelView):
                 if isinstance(value, UnboundField) and issubclass(value.field_class,
                                                                    QuerySelectField):
                     value.kwargs["blank_text"] = _l("Please choose")
+
+    def _add_related_search_fields(self):
+        """Each related filter (机构, 科室, 周期…) searches as one types, a few matches at a
+        time, instead of a select holding every related row the province has."""
+        from wtforms import StringField
+
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+
+        fields = {column: StringField(self.label_columns.get(column, column),
+                                      widget=RelatedSearchWidget(
+                                          f"{self.__class__.__name__}.related", column))
+                  for column in self.related_columns()}
+        # A relation searched by a filter of its own (测评进度's 考核程序 on the enrollment)
+        # takes what that filter reads, typed: never a select of every related row (264,000
+        # enrollments at province scale).
+        custom = getattr(self, "search_filters", None) or {}
+        given = {**(self.search_form_extra_fields or {}), **fields}
+        for column in self.search_columns or []:
+            if column in custom and column not in given and \
+                    self.datamodel.is_relation(column):
+                fields[column] = StringField(self.label_columns.get(column, column),
+                                             widget=BS3TextFieldWidget())
+        self.search_form_extra_fields = {**fields, **(self.search_form_extra_fields or {})}
 
     def _add_choice_fields(self):
         from wtforms import SelectField

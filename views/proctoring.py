@@ -11,6 +11,7 @@ from flask_appbuilder.security.decorators import has_access
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select
+from sqlalchemy.orm import selectinload
 
 from app import storage
 from app.extensions import db
@@ -28,6 +29,7 @@ from models import (
 from models.proctoring import CASE_STATE
 from models.reports import PROCTORING
 from security import scope
+from views.base import LIST_CAP
 from views.base import attempt as run
 from views.exports import start_export
 
@@ -74,7 +76,9 @@ def rows_query(actor, args):
     """The attempts the actor may read, with their snapshots' figures, filtered and ordered by
     risk (most suspicious first)."""
     query, shots, state, risk = _figures()
-    query = query.where(scope.condition(ExamAttempt, actor, scope.READ))
+    # An attempt is read by whoever reads its enrollment (scope's ExamAttempt rule), asked here
+    # of the enrollment already joined.
+    query = query.where(scope.condition(Enrollment, actor, scope.READ))
     below = args.get("similarity_below", "").strip()
     if below:
         try:
@@ -94,6 +98,15 @@ def rows_query(actor, args):
     if name:
         query = query.where(Physician.name.contains(name))
     return query.order_by(risk.desc(), ExamAttempt.id.desc())
+
+
+def _page_loads(query):
+    """What a row shows of its attempt (physician, department, institution, paper): loaded for
+    the page at once, not one query per row."""
+    enrollment = selectinload(ExamAttempt.enrollment)
+    return query.options(
+        enrollment.selectinload(Enrollment.physician).selectinload(Physician.department),
+        enrollment.selectinload(Enrollment.institution), selectinload(ExamAttempt.paper))
 
 
 def _medians(attempt_ids, session=None):
@@ -165,9 +178,16 @@ class ProctoringView(BaseView):
             page = max(int(request.args.get("page", 1)), 1)
         except ValueError:
             page = 1
-        total = db.session.scalar(select(func.count()).select_from(query.order_by(None)
-                                                                   .subquery()))
-        rows = db.session.execute(query.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+        # Counted on the attempts' ids only, and no further than the pages one may open.
+        last = max(LIST_CAP // PAGE_SIZE, 1)
+        capped = page > last
+        page = min(page, last)
+        ids = query.order_by(None).with_only_columns(ExamAttempt.id).limit(LIST_CAP + 1)
+        total = db.session.scalar(select(func.count()).select_from(ids.subquery()))
+        if total > LIST_CAP:
+            total, capped = LIST_CAP, True
+        rows = db.session.execute(_page_loads(query).limit(PAGE_SIZE)
+                                  .offset((page - 1) * PAGE_SIZE)).all()
         medians = _medians([row.ExamAttempt.id for row in rows])
         papers = db.session.scalars(select(Paper).where(Paper.is_mock.is_(False))
                                     .order_by(Paper.id)).all()
@@ -179,7 +199,10 @@ class ProctoringView(BaseView):
             base_query="".join(f"{urlencode({k: v})}&" for k, v in request.args.items()
                                if k != "page"),
             papers=papers, departments=departments, states=CASE_STATE,
-            filter_keys=PROCTORING.keys)
+            filter_keys=PROCTORING.keys,
+            cap_notice=_("More than %(cap)s records match: only the first %(cap)s can be "
+                         "paged through. Please narrow the list with the search conditions.",
+                         cap=f"{LIST_CAP:,}") if capped else None)
 
     @expose("/export", methods=["POST"])
     @has_access

@@ -8,30 +8,106 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from app.extensions import db
-from models import Enrollment, StoredFile
+from models import Cycle, Department, Enrollment, StoredFile
 from models import progress
+from models.enrollment import ENROLLMENT_STATE, EXEMPTION_STATE, PROCEDURE
+from models.physician import PHYSICIAN_LEVEL, PRACTICE_CATEGORY
 from models.reports import RESULT
-from models.enrollment import ENROLLMENT_STATE, PROCEDURE
 from security import scope
 from views.base import ConsoleView, scoped
+
+
+def _exemption_state(enrollment):
+    """免考状态: the latest exemption application's state (loaded with the page)."""
+    if not enrollment.exemptions:
+        return ""
+    return EXEMPTION_STATE.label(max(enrollment.exemptions, key=lambda e: e.id).state)
+
+
+# 报名进度's columns (manual 000 §19): what each reads from the enrollment and its physician.
+# Physician, institution and exemptions are loaded for the whole page at once.
+PROGRESS_COLUMNS = {
+    "physician_name": lambda e: e.physician.name,
+    "physician_id_number": lambda e: e.physician.masked_id_number,
+    "physician_category": lambda e: e.physician.practice_category_label or "",
+    "physician_level": lambda e: e.physician.level_label or "",
+    "procedure_label": lambda e: e.procedure_label or "",
+    "physician_first_registration": lambda e: (
+        e.physician.first_registration_date.isoformat()
+        if e.physician.first_registration_date else ""),
+    "state_label": lambda e: e.state_label,
+    "exemption_state": _exemption_state,
+    "result_label": lambda e: RESULT.label(e.result) if e.result else "",
+    "institution_name": lambda e: e.institution.name,
+}
 
 
 class EnrollmentView(ConsoleView):
     """报名进度; the administration's 驳回 after review; 导出."""
 
-    datamodel = scoped(Enrollment, eager=("physician", "institution", "cycle"))
+    datamodel = scoped(Enrollment, display=PROGRESS_COLUMNS,
+                       eager=("physician", "institution", "exemptions"))
     list_title = show_title = _l("Enrollment progress")
     list_template = "progress/list.html"
-    list_columns = ["physician", "institution", "cycle", "procedure_label", "state_label",
-                    "submitted_at"]
+    list_columns = ["physician_name", "physician_id_number", "institution_name",
+                    "physician_category", "physician_level", "procedure_label",
+                    "physician_first_registration", "state_label", "exemption_state",
+                    "result_label"]
     search_columns = progress.SEARCH_COLUMNS
     search_filters = progress.SEARCH_FILTERS
+    # 科室 searches by name across the institutions in scope (a province has many 内科).
+    related_lookups = {"department": (Department, Department.name, Department.name)}
     label_columns = {"id": _l("Physician"), "result": _l("Assessment result"),
                      "state": _l("Enrollment state"), "procedure": _l("Assessment procedure"),
-                     "procedure_label": _l("Assessment procedure")}
+                     "procedure_label": _l("Assessment procedure"),
+                     "physician_name": _l("Full name"), "physician_id_number": _l("ID number"),
+                     "institution_name": _l("Institution"),
+                     "physician_category": _l("Practice category"),
+                     "physician_level": _l("Physician level"),
+                     "physician_first_registration": _l("First registration date"),
+                     "state_label": _l("Enrollment state"),
+                     "exemption_state": _l("Exemption state"),
+                     "result_label": _l("Assessment result")}
     choice_filters = {"state": ENROLLMENT_STATE, "procedure": PROCEDURE,
                       "result": RESULT}
     base_permissions = ["can_list", "can_show", "can_reject_form", "can_export"]
+
+    def render_template(self, template, **kwargs):
+        if template == self.list_template:
+            kwargs.setdefault("bar", self._search_bar())
+        return super().render_template(template, **kwargs)
+
+    def _search_bar(self):
+        """The manual's search bar: drop-downs in Chinese that send the codes the filters
+        compare with, text boxes for name and ID number, 科室 and 机构 searched as one types."""
+        from flask import request
+
+        def select(key, label, options):
+            return {"key": key, "label": label, "kind": "select", "name": progress.BAR_ARGS[key],
+                    "value": request.args.get(progress.BAR_ARGS[key], ""),
+                    "options": [(str(value), str(text)) for value, text in options]}
+
+        def text(key, label, kind="text"):
+            return {"key": key, "label": label, "kind": kind, "name": progress.BAR_ARGS[key],
+                    "value": request.args.get(progress.BAR_ARGS[key], "")}
+
+        fields = [
+            text("department", _l("Department"), "related"),
+            text("name", _l("Full name")),
+            text("id_number", _l("ID number")),
+            select("age", _l("Age"), [(r, _("%(range)s years", range=r))
+                                      for r in progress.AGE_RANGES]),
+            select("level", _l("Physician level"), PHYSICIAN_LEVEL.options()),
+            select("category", _l("Practice category"), PRACTICE_CATEGORY.options()),
+            select("procedure", _l("Assessment procedure"), PROCEDURE.options()),
+            select("result", _l("Assessment result"), RESULT.options()),
+            select("exemption", _l("Exemption state"), EXEMPTION_STATE.options()),
+            select("state", _l("Enrollment state"), ENROLLMENT_STATE.options()),
+            select("cycle", _l("Cycle"), [(c.id, c.name) for c in db.session.query(Cycle)
+                                           .order_by(Cycle.id.desc()).limit(20)]),
+        ]
+        fields.append(text("institution", _l("Institution"), "related"))
+        return fields
 
     @expose("/show/<pk>", methods=["GET"])
     @has_access

@@ -1,0 +1,367 @@
+"""Lists at province scale (1,000 and 330,000 physicians, same run): 报名进度, the review and
+re-review lists, the province's 医师 roster, 测评进度 and 监考管理.
+
+Data per size (an SQLite file, built once and kept in --data-dir to be reused by later runs):
+migrations, roles, the demo province and exams, ``generate_bulk(N, N/110)``, then
+``app.cli.enroll_share(--enrolled)`` (as ``flask dingkao demo --enrolled``), a third of the
+bulk institutions re-reviewed by the demo assessment institution (演示省人民医院), one
+attempt and one 测评进度 row per enrollment awaiting or past the exam, ``ANALYZE``.
+
+Timed in-process through Flask's test client (routing, session, scoping, SQL, templates; no
+network), after ``gc.freeze()`` once the app and its clients are up: 2 warm-ups, then
+--repeat timed requests (median, nearest-rank p95). Each size runs in its own child process.
+Then every page is requested once more with its SQL captured: statement count, and the plan
+(EXPLAIN QUERY PLAN) of its slowest SELECT. Results: bench/results/pages-<date>-<suffix>.md
+and .json, with machine and data size.
+"""
+import argparse
+import datetime
+import gc
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.roster import _login, _percentile, _summary, institutions_for  # noqa: E402
+
+DEFAULT_SIZES = (1000, 330000)
+TARGET_P95_MS = 150.0
+TARGET_RATIO = 2.0
+DEMO_PASSWORD = "Demo@2026"
+BENCH_PASSWORD = "Bench@2026"
+
+
+def _app(url, workdir):
+    import logging
+
+    from app import create_app
+
+    app = create_app({
+        "TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "UPLOAD_DIR": workdir / "uploads",
+        "CAPTCHA_ENABLED": False, "AUTH_RATE_LIMIT": "1000000 per minute",
+        "SECRET_KEY": "bench-secret", "SERVER_NAME": None, "LOG_LEVEL": logging.WARNING,
+    })
+    for name in ("alembic", "flask_appbuilder", "sqlalchemy"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger().setLevel(logging.WARNING)
+    return app
+
+
+def _build(app, size, enrolled, log):
+    """The database of one size, as described in the module's docstring."""
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    from app import demo
+    from app.cli import enroll_share, ensure_roles
+    from app.extensions import analyze, db
+    from models import Cycle, Institution, Paper
+
+    started = time.perf_counter()
+    upgrade()
+    ensure_roles()
+    demo.seed_demo_province()
+    demo.seed_demo_exams()
+    demo.generate_bulk(size, institutions_for(size))
+    included = enroll_share(enrolled)
+    assessor = db.session.query(Institution).filter_by(account="NX1008600").one()
+    db.session.execute(text(
+        "UPDATE institution SET assessment_institution_id = :a "
+        "WHERE account LIKE 'BK%' AND id % 3 = 0"), {"a": assessor.id})
+    cycle = Cycle.current()
+    paper = db.session.query(Paper).filter(Paper.cycle_id == cycle.id,
+                                           Paper.is_mock.is_(False)).order_by(Paper.id).first()
+    now = datetime.datetime.now()
+    db.session.execute(text(
+        "INSERT INTO exam_attempt (paper_id, enrollment_id, number, state, started_at, "
+        "question_ids, option_orders, face_verified, submitted_at, score, passed) "
+        "SELECT :paper, id, 1, 'submitted', :now, '[]', '{}', 0, :now, 50 + id % 50, "
+        "id % 50 >= 10 FROM enrollment WHERE cycle_id = :cycle "
+        "AND state IN ('awaiting_exam', 'passed', 'failed', 'awaiting_makeup_confirmation')"),
+        {"paper": paper.id, "now": now, "cycle": cycle.id})
+    db.session.execute(text(
+        "INSERT INTO paper_result (enrollment_id, paper_id, best_score, passed, attempts_used, "
+        "exempted) SELECT enrollment_id, paper_id, score, passed, 1, 0 FROM exam_attempt"))
+    db.session.commit()
+    analyze()
+    log(f"built in {time.perf_counter() - started:.1f} s ({included:,} enrollments added)")
+
+
+def _prepare(app, log):
+    """Accounts for the busiest institution (most enrollments awaiting its review)."""
+    from sqlalchemy import func
+
+    from app.extensions import db
+    from models import AppUser, Enrollment, Institution
+    from models.workflow import INSTITUTION_STAGE
+    from security import roles
+    from security.accounts import create_account
+
+    busiest_id, waiting = db.session.query(Enrollment.institution_id, func.count()).filter(
+        Enrollment.state.in_(INSTITUTION_STAGE),
+        Enrollment.institution_id.in_(db.session.query(Institution.id).filter(
+            Institution.account.like("BK%")))).group_by(
+        Enrollment.institution_id).order_by(func.count().desc()).first()
+    busiest = db.session.get(Institution, busiest_id)
+    if db.session.query(AppUser).filter_by(username=busiest.account).first() is None:
+        create_account(busiest.account, [roles.INSTITUTION], name=busiest.name,
+                       password=BENCH_PASSWORD, must_change=False, institution=busiest)
+        db.session.commit()
+    return busiest.account, waiting
+
+
+def _pages(app):
+    """(key, account, password, url, what must be on the page)."""
+    from app.extensions import db
+    from models import Enrollment
+
+    with app.app_context():
+        busiest, waiting = _prepare(app, print)
+        total = db.session.query(Enrollment).count()
+    last = min(-(-total // 20), 5000 // 20) - 1
+    return busiest, waiting, [
+        ("progress_first", "province", DEMO_PASSWORD, "/enrollmentview/list/", "dk-row"),
+        ("progress_state_dept", "province", DEMO_PASSWORD,
+         "/enrollmentview/list/?_flt_0_state=awaiting_exam&_flt_2_id=%E5%86%85%E7%A7%91",
+         "dk-row"),
+        ("progress_last", "province", DEMO_PASSWORD,
+         f"/enrollmentview/list/?page_EnrollmentView={last}", "dk-row"),
+        ("review_busiest", busiest, BENCH_PASSWORD,
+         "/review/?stage=institution&procedure=simple", "<tr"),
+        ("rereview_assessment", "NX1008600", DEMO_PASSWORD,
+         "/review/?stage=assessment&procedure=simple", "<tr"),
+        ("roster_province", "province", DEMO_PASSWORD, "/physicianview/list/", "dk-row"),
+        ("paper_results", "province", DEMO_PASSWORD, "/paperresultview/list/", "dk-row"),
+        ("proctoring", "province", DEMO_PASSWORD, "/proctoring/", "<tr"),
+        ("related_search", "province", DEMO_PASSWORD,
+         "/enrollmentview/related/institution?q=%E6%89%B9%E9%87%8F", '"id"'),
+    ]
+
+
+def _capture(app, client, url):
+    """The page once more with its statements and their durations."""
+    from sqlalchemy import event
+
+    from app.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+    rows, starts = [], {}
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        starts[id(cursor)] = time.perf_counter()
+
+    def after(conn, cursor, statement, parameters, context, executemany):
+        rows.append({"sql": statement, "params": parameters,
+                     "ms": (time.perf_counter() - starts.pop(id(cursor), time.perf_counter()))
+                     * 1000})
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        client.get(url)
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+    plan = None
+    selects = [r for r in rows if r["sql"].lstrip().upper().startswith("SELECT")]
+    if selects:
+        slowest = max(selects, key=lambda r: r["ms"])
+        with engine.connect() as conn:
+            plan = [" ".join(str(c) for c in row[1:]) for row in conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + slowest["sql"], slowest["params"] or ())]
+        slowest = {"sql": slowest["sql"][:1500], "ms": round(slowest["ms"], 2),
+                   "params": str(slowest["params"])[:300], "plan": plan}
+    else:
+        slowest = None
+    return {"statements": len(rows), "sql_ms": round(sum(r["ms"] for r in rows), 2),
+            "slowest": slowest}
+
+
+def run_worker(args):
+    from sqlalchemy import func, select
+
+    from app.extensions import db
+    from models import Enrollment, ExamAttempt, Institution, Physician
+
+    size = args.worker
+    data_dir = Path(args.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / f"pages-{size}-enrolled{args.enrolled}.db"
+    workdir = Path(tempfile.mkdtemp(prefix=f"dingkao-bench-pages-{size}-"))
+    log = lambda message: print(f"  [{size:,}] {message}", flush=True)  # noqa: E731
+    fresh = not path.exists()
+    app = _app(f"sqlite:///{path}", workdir)
+    build_s = None
+    if fresh:
+        started = time.perf_counter()
+        with app.app_context():
+            try:
+                _build(app, size, args.enrolled, log)
+            except BaseException:
+                path.unlink(missing_ok=True)
+                raise
+        build_s = time.perf_counter() - started
+    else:
+        log(f"reusing {path}")
+    busiest, waiting, pages = _pages(app)
+    with app.app_context():
+        counts = {
+            "physicians": db.session.scalar(select(func.count(Physician.id))),
+            "institutions": db.session.scalar(select(func.count(Institution.id))),
+            "enrollments": db.session.scalar(select(func.count(Enrollment.id))),
+            "attempts": db.session.scalar(select(func.count(ExamAttempt.id))),
+            "busiest_institution": busiest, "busiest_waiting": waiting,
+            "file_mb": round(path.stat().st_size / 1e6),
+        }
+        db.session.remove()
+    log(f"data: {counts}")
+    clients = {}
+    for _key, account, password, _url, _must in pages:
+        if account not in clients:
+            clients[account] = _login(app.test_client(), account, password)
+    # Checks before timing: each page answers 200 with its rows.
+    for key, account, _pw, url, must in pages:
+        response = clients[account].get(url)
+        body = response.get_data(as_text=True)
+        assert response.status_code == 200, (key, response.status_code)
+        assert must in body, (key, "no rows")
+    gc.collect()
+    gc.freeze()
+    results = {}
+    for key, account, _pw, url, _must in pages:
+        client = clients[account]
+        for _ in range(args.warmup):
+            client.get(url)
+        samples = []
+        for _ in range(args.repeat):
+            started = time.perf_counter()
+            response = client.get(url)
+            samples.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200
+        results[key] = {**_summary(samples), "url": url, "account": account}
+        log(f"{key:22} median {results[key]['median_ms']:7.1f} ms  p95 "
+            f"{results[key]['p95_ms']:7.1f} ms")
+    for key, account, _pw, url, _must in pages:
+        results[key]["sql"] = _capture(app, clients[account], url)
+    Path(args.result_file).write_text(json.dumps({
+        "size": size, "counts": counts, "build_s": build_s, "database": str(path),
+        "load_average": os.getloadavg(), "pages": results}, ensure_ascii=False, indent=1,
+        default=str))
+
+
+def _machine():
+    import flask_appbuilder
+    import sqlalchemy
+    import sqlite3
+
+    cpu = ""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    mem = ""
+    try:
+        mem = next(line.split(":", 1)[1].strip() for line in open("/proc/meminfo")
+                   if line.startswith("MemTotal"))
+    except (OSError, StopIteration):
+        pass
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", ".", ":!bench"], cwd=ROOT,
+                           capture_output=True, text=True).stdout.split("\n")
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory": mem,
+            "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
+            "sqlalchemy": sqlalchemy.__version__, "fab": flask_appbuilder.__version__,
+            "commit": commit, "uncommitted": [line for line in dirty if line.strip()]}
+
+
+def _markdown(report):
+    sizes = report["sizes"]
+    small, large = str(min(sizes)), str(max(sizes))
+    runs = report["runs"]
+    lines = [f"# Lists at province scale — {report['date']}", "",
+             "In-process (Flask test client), SQLite, `gc.freeze()` after start-up; "
+             f"{report['repeat']} timed requests after {report['warmup']} warm-ups per page. "
+             f"Targets: p95 ≤ {TARGET_P95_MS:.0f} ms at the largest size and ≤ "
+             f"{TARGET_RATIO:.0f}× the smallest size's median.", "",
+             "## Machine", ""]
+    lines += [f"- {k}: {v}" for k, v in report["machine"].items()]
+    lines += ["", "## Data", ""]
+    for size in sizes:
+        run = runs[str(size)]
+        build = (f"built in {run['build_s']:.0f} s" if run["build_s"] else
+                 "database reused from an earlier run")
+        lines.append(f"- {int(size):,}: {run['counts']} ({build}); load average "
+                     f"{', '.join(f'{x:.2f}' for x in run['load_average'])}")
+    lines += ["", "## Pages", "",
+              f"| page | {int(small):,} median / p95 ms | {int(large):,} median / p95 ms | "
+              "ratio (medians) | statements | verdict |", "|---|---|---|---|---|---|"]
+    for key, page in runs[large]["pages"].items():
+        base = runs[small]["pages"][key]
+        ratio = page["median_ms"] / base["median_ms"] if base["median_ms"] else 0
+        ok = page["p95_ms"] <= TARGET_P95_MS and ratio <= TARGET_RATIO
+        lines.append(f"| {key} (`{page['url']}` as {page['account']}) | "
+                     f"{base['median_ms']:.1f} / {base['p95_ms']:.1f} | "
+                     f"{page['median_ms']:.1f} / {page['p95_ms']:.1f} | {ratio:.2f} | "
+                     f"{base['sql']['statements']} / {page['sql']['statements']} | "
+                     f"{'PASS' if ok else 'FAIL'} |")
+    lines += ["", f"## Slowest SELECT of each page at {int(large):,} and its plan", ""]
+    for key, page in runs[large]["pages"].items():
+        slowest = page["sql"]["slowest"]
+        if not slowest:
+            continue
+        lines += [f"### {key}: {slowest['ms']} ms of {page['sql']['sql_ms']} ms SQL", "",
+                  "```sql", re.sub(r"\s+", " ", slowest["sql"])[:1200], "```", "", "```"]
+        lines += slowest["plan"] or []
+        lines += ["```", ""]
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)))
+    parser.add_argument("--enrolled", type=float, default=0.8)
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "dingkao-pages"))
+    parser.add_argument("--output-dir", default=str(ROOT / "bench" / "results"))
+    parser.add_argument("--suffix", default="sqlite")
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--result-file", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return run_worker(args)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    runs = {}
+    for size in sizes:
+        out = Path(tempfile.mkstemp(suffix=".json")[1])
+        subprocess.run([sys.executable, __file__, "--worker", str(size), "--result-file",
+                        str(out), "--enrolled", str(args.enrolled), "--repeat",
+                        str(args.repeat), "--warmup", str(args.warmup), "--data-dir",
+                        args.data_dir], check=True, cwd=ROOT)
+        runs[str(size)] = json.loads(out.read_text())
+        out.unlink()
+    date = datetime.date.today().isoformat()
+    report = {"date": date, "sizes": sizes, "repeat": args.repeat, "warmup": args.warmup,
+              "enrolled": args.enrolled, "machine": _machine(), "runs": runs}
+    name = f"pages-{date}-{args.suffix}"
+    output = Path(args.output_dir)
+    (output / f"{name}.json").write_text(json.dumps(report, ensure_ascii=False, indent=1,
+                                                    default=str))
+    (output / f"{name}.md").write_text(_markdown(report))
+    print(_markdown(report))
+
+
+if __name__ == "__main__":
+    main()
