@@ -54,6 +54,26 @@ class FilterConfirmed(BaseFilter):
         return query.filter(included if str(value) in ("1", "y", "true", "是") else ~included)
 
 
+def _row_action_shown():
+    """Each row offers 允许报名 or 取消报名, whichever applies (000 §7, §10): one query for
+    the page's rows, on first use."""
+    included = []
+
+    def shown(name, pk, pks):
+        if name not in ("allow_enrollment", "cancel_enrollment"):
+            return True
+        if not included:
+            cycle = Cycle.current()
+            included.append({physician_id for (physician_id,) in db.session.query(
+                Enrollment.physician_id).filter(
+                Enrollment.cycle_id == (cycle.id if cycle else -1),
+                Enrollment.physician_id.in_([int(p) for p in pks]),
+                Enrollment.state != ENROLLMENT_STATE.CANCELLED)})
+        return (int(pk) in included[0]) == (name == "cancel_enrollment")
+
+    return shown
+
+
 def _optional_choices():
     """证件类型, 学历, 职称 from the manual's lists; 规培生 a plain tick (FAB would make a
     required tick of a NOT NULL boolean)."""
@@ -156,6 +176,10 @@ class PhysicianView(ResetPasswordMixin, ConsoleView):
 
     def after_insert(self, item):
         roster.open_account(item)
+
+    def _get_list_widget(self, **kwargs):
+        kwargs.setdefault("row_action_shown", _row_action_shown())
+        return super()._get_list_widget(**kwargs)
 
     def _delete(self, pk):
         from commands import roster as commands
