@@ -33,6 +33,9 @@ def test_home_splits_review_tasks_by_procedure_and_counts_match_the_database(as_
     assert tasks["一般程序待审核"] == str(_waiting([own], workflow.INSTITUTION_STAGE, "general")) == "0"
     assert tasks["免考待审核"] == "0"
     assert "/review/?stage=institution&amp;procedure=simple" in page
+    # Another institution (here the assessment institution, as a reviewer of its own) counts
+    # none of it.
+    assert _tasks(as_role("assessment").get("/").get_data(as_text=True))["简易程序待审核"] == "0"
     listing = hospital.get("/review/?stage=institution&procedure=simple").get_data(as_text=True)
     assert "王医生" in listing and "简易程序申请理由" in listing
 
