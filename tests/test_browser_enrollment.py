@@ -161,21 +161,29 @@ def _open_review(page, name):
     with page.expect_navigation(wait_until="load"):
         row.get_by_role("link", name="审核").click()
     expect(page).to_have_url(re.compile(r"/review/\d+$"))
+    expect(page.locator("#step-1").locator("xpath=..")).to_have_class(re.compile(r"\bactive\b"))
     expect(page.locator("h3")).to_contain_text(name)
 
 
 def _attachments(page):
-    """Open the 附件 tab of a review page; every picture there, once loaded (or failed)."""
-    page.locator('ul.nav-tabs a[href="#files"]', has_text="附件").click()
-    expect(page.locator("#files")).to_be_visible()
-    expect(page.locator("#files img").first).to_be_visible()
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('#files img')].every(i => i.complete)",
-        timeout=TIMEOUT_MS)
-    return page.locator("#files img").evaluate_all(
-        "imgs => imgs.map(i => ({src: i.getAttribute('src'), width: i.naturalWidth,"
-        " height: i.naturalHeight,"
-        " purpose: i.closest('div').querySelector('.small')?.innerText.trim()}))")
+    """Walk the review's pages with 【下一步】 (个人信息 → 执业信息 → 工作成绩、职业道德, 002
+    2.2.7): every picture on them (头像, 执业证书, 申请材料), once loaded (or failed). Ends on
+    the last page, where the decision is."""
+    pictures = []
+    for step in (1, 2, 3):
+        if step > 1:
+            with page.expect_navigation(wait_until="load"):
+                page.locator("#next").click()
+        expect(page.locator("#step-content")).to_have_attribute("data-step", str(step))
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.review-file img')].every(i => i.complete)",
+            timeout=TIMEOUT_MS)
+        pictures += page.locator(".review-file img").evaluate_all(
+            "imgs => imgs.map(i => ({src: i.getAttribute('src'), width: i.naturalWidth,"
+            " height: i.naturalHeight,"
+            " purpose: i.closest('div').querySelector('.small')?.innerText.trim()}))")
+    expect(page.locator("#previous")).to_be_visible()
+    return pictures
 
 
 # ---------------------------------------------------------------- the journey

@@ -306,6 +306,8 @@ def test_institution_journey(journey, live_app, shots, capsys):
     _pick(page, "department", "眼科")
     _choose(v, "practice_category", "临床", PRACTICE_CATEGORY.CLINICAL)
     _choose(v, "level", "执业医师", PHYSICIAN_LEVEL.PHYSICIAN)
+    page.fill("#certificate_no", "110460100000555")
+    page.fill("#qualification_no", "200746010000555")
     _submit_model_form(v)
     expect(page).to_have_url(f"{v.base_url}/physicianview/list/")
     assert "记录已添加" in " ".join(_flash(page))

@@ -200,7 +200,8 @@ def _not_yet_included(hospital_client, count):
         response = post(hospital_client, "/physicianview/add", {
             "name": f"并发{sequence}", "id_number": number, "gender": "male",
             "department": str(department.id), "practice_category": "clinical",
-            "level": "physician"})
+            "level": "physician", "certificate_no": f"1104606{sequence:08d}",
+            "qualification_no": f"2007460{sequence:08d}"})
         assert response.status_code == 302, response.get_data(as_text=True)[-800:]
         physicians.append(db.session.query(Physician).filter_by(id_number=number).one())
     return [p.id for p in physicians]

@@ -30,8 +30,10 @@ def test_happy_path_general_procedure(as_role):
     hospital = as_role("institution")
     listing = hospital.get("/review/?procedure=general").get_data(as_text=True)
     assert "王医生" in listing
-    detail = hospital.get(f"/review/{_enrollment().id}").get_data(as_text=True)
-    assert "海南医学院" in detail and 'id="eligibility"' in detail
+    # The submission page by page (002 2.2.7): 相关经历 with 执业信息, eligibility on the last.
+    practice = hospital.get(f"/review/{_enrollment().id}?step=2").get_data(as_text=True)
+    last = hospital.get(f"/review/{_enrollment().id}?step=3").get_data(as_text=True)
+    assert "海南医学院" in practice and 'id="eligibility"' in last
     assert _institution_review(hospital).status_code == 302
     assert _enrollment().state == "pending_assessment_review"
     assessor = as_role("assessment")
@@ -191,7 +193,7 @@ def test_other_institutions_opinion_is_added_by_the_reviewing_institution(as_rol
     assert empty.status_code == 400
     post(hospital, f"/review/{_enrollment().id}/opinion",
          {"institution_name": "美兰区阳光口腔诊所", "opinion": "多点执业期间表现良好"})
-    detail = hospital.get(f"/review/{_enrollment().id}").get_data(as_text=True)
+    detail = hospital.get(f"/review/{_enrollment().id}?step=3").get_data(as_text=True)
     assert "多点执业期间表现良好" in detail
     assessor = as_role("assessment")
     refused = post(assessor, f"/review/{_enrollment().id}/opinion",

@@ -65,7 +65,8 @@ def test_adding_an_existing_physician_points_to_transfer_in(as_role):
     before = db.session.query(Physician).count()
     response = post(client, "/physicianview/add", {
         "name": "重复", "id_number": id15, "gender": "male", "department": str(department.id),
-        "practice_category": "clinical", "level": "physician"})
+        "practice_category": "clinical", "level": "physician", "certificate_no": "1",
+        "qualification_no": "2"})
     assert "医师已存在, 请前往【调入医师】模块查询" in response.get_data(as_text=True)
     assert db.session.query(Physician).count() == before
 
@@ -80,7 +81,8 @@ def test_adding_a_new_physician_opens_an_account_on_666666(as_role, province):
     response = post(client, "/physicianview/add", {
         "name": "赵新", "id_number": number.lower(), "gender": "male",
         "department": str(department.id), "practice_category": "clinical",
-        "level": "physician"})
+        "level": "physician", "certificate_no": "110460100000321",
+        "qualification_no": "200746010000321"})
     assert response.status_code == 302, response.get_data(as_text=True)[-800:]
     physician = _physician("赵新")
     assert physician.institution.account == "NX1008611" and physician.id_number == number

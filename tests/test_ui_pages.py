@@ -28,7 +28,10 @@ def test_a_record_action_is_a_post_form_on_each_row_and_on_the_record_page(as_ro
                      rf'action/transfer_out/{physician.id}"[^>]*>\s*<input type="hidden" '
                      r'name="csrf_token" value="[^"]+">', page)
     assert form, "no 调离 form on the physician's row"
-    assert f'id="row-cancel_enrollment-{physician.id}"' in page
+    # A physician not yet included is offered 允许报名, not 取消报名 (000 §7); an included one
+    # the other way round.
+    assert f'id="row-allow_enrollment-{physician.id}"' in page
+    assert f'id="row-cancel_enrollment-{physician.id}"' not in page
     assert "调离</button>" in page and "取消报名</button>" in page
     # The button opens the 调离 page (it answered 405 before).
     response = post(client, f"/physicianview/action/transfer_out/{physician.id}")

@@ -7,6 +7,7 @@ from flask import flash, g, redirect, url_for
 from flask_appbuilder import IndexView, expose
 from flask_appbuilder.security.decorators import has_access
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, func, select
 
 from app.extensions import db
@@ -17,11 +18,14 @@ from models import (
     CycleConfirmation,
     Enrollment,
     EnrollmentTally,
+    Exemption,
     Institution,
     Physician,
 )
 from models import overview, workflow
 from models.enrollment import ENROLLMENT_STATE as S
+from models.enrollment import EXEMPTION_STATE as X
+from models.enrollment import PROCEDURE
 from models.physician import ROSTER_STATUS
 from security import roles, scope
 
@@ -44,6 +48,38 @@ def _task(label, count, url):
     return {"label": label, "count": count, "url": url}
 
 
+REVIEW_TASKS = {
+    (False, PROCEDURE.SIMPLE): _l("Simple procedure awaiting review"),
+    (False, PROCEDURE.GENERAL): _l("General procedure awaiting review"),
+    (True, PROCEDURE.SIMPLE): _l("Simple procedure awaiting re-review"),
+    (True, PROCEDURE.GENERAL): _l("General procedure awaiting re-review"),
+}
+
+
+def review_tasks(own, cycle, assessment=False, actor=None):
+    """简易程序待审核 / 一般程序待审核 (002 2.2.6-2.2.7), or for an assessment institution the
+    same two of 复核: one grouped count over the indexed (institution, state) columns."""
+    if assessment:
+        where = (Enrollment.state.in_(workflow.ASSESSMENT_STAGE),
+                 Enrollment.institution_id.in_(scope.covered_institutions(actor)))
+    else:
+        where = (Enrollment.state.in_(workflow.INSTITUTION_STAGE),
+                 Enrollment.institution_id == own.id)
+    counts = dict(db.session.query(Enrollment.procedure, func.count(Enrollment.id)).filter(
+        Enrollment.cycle_id == cycle.id, *where).group_by(Enrollment.procedure).all())
+    stage = "assessment" if assessment else "institution"
+    return [_task(REVIEW_TASKS[assessment, procedure], counts.get(procedure, 0),
+                  url_for("ReviewView.index", stage=stage, procedure=procedure))
+            for procedure in (PROCEDURE.SIMPLE, PROCEDURE.GENERAL)]
+
+
+def exemptions_waiting(actor, action, state, cycle):
+    """免考待审核: the applications in ``state`` that the actor may decide (scope's answer)."""
+    return scope.restrict(db.session.query(func.count(Exemption.id)), Exemption, actor, action) \
+        .join(Enrollment, Enrollment.id == Exemption.enrollment_id) \
+        .filter(Exemption.state == state, Enrollment.cycle_id == cycle.id).scalar()
+
+
 def institution_tasks(actor, cycle, counts):
     own = db.session.get(Institution, actor.institution_id)
     tasks = []
@@ -56,19 +92,16 @@ def institution_tasks(actor, cycle, counts):
             Physician.roster_status == ROSTER_STATUS.ACTIVE, ~included).scalar()
         tasks.append(_task(_("Physicians not yet confirmed for enrollment"), not_included,
                            url_for("PhysicianView.list", _flt_0_id="0")))
-        own_counts = dict(db.session.query(EnrollmentTally.state, EnrollmentTally.count).filter(
-            EnrollmentTally.cycle_id == cycle.id, EnrollmentTally.institution_id == own.id).all())
-        for state in workflow.INSTITUTION_STAGE:
-            tasks.append(_task(S.label(state), own_counts.get(state, 0),
-                               url_for("ReviewView.index")))
+        tasks += review_tasks(own, cycle)
+        tasks.append(_task(_("Exemptions awaiting review"),
+                           exemptions_waiting(actor, scope.REVIEW, X.PENDING, cycle),
+                           url_for("ExemptionView.list", _flt_0_state=X.PENDING)))
         if own.is_assessment:
-            assigned = db.session.query(func.sum(EnrollmentTally.count)).filter(
-                EnrollmentTally.cycle_id == cycle.id,
-                EnrollmentTally.state.in_(workflow.ASSESSMENT_STAGE),
-                EnrollmentTally.institution_id.in_(scope.covered_institutions(actor))
-            ).scalar() or 0
-            tasks.append(_task(_("Awaiting assessment institution re-review"), assigned,
-                               url_for("ReviewView.index", stage="assessment")))
+            tasks += review_tasks(own, cycle, assessment=True, actor=actor)
+            tasks.append(_task(_("Exemptions awaiting re-review"),
+                               exemptions_waiting(actor, scope.REREVIEW,
+                                                  X.PENDING_ASSESSMENT, cycle),
+                               url_for("ExemptionView.list", _flt_0_state=X.PENDING_ASSESSMENT)))
     return tasks
 
 

@@ -33,6 +33,22 @@ class _Labels:
 # Rows per page of the review list: every waiting physician is reachable page by page.
 REVIEW_PAGE_SIZE = 100
 
+# The review's pages (002 2.2.7, 000 §12-17): which sections of the submission and which of the
+# physician's files each shows. Sections are read by position: a stored submission keeps the
+# section names in the language it was submitted in.
+REVIEW_STEPS = {1: _l("Personal information"), 2: _l("Practice information"),
+                3: _l("Work performance and professional ethics")}
+STEP_SECTIONS = {1: (0,), 2: (1, 2), 3: (3, 4)}
+STEP_FILES = {1: ("photo_thumb",), 2: ("licence",), 3: ("simple_proof",)}
+
+
+def _step(value):
+    try:
+        return min(max(int(value or 1), 1), len(REVIEW_STEPS))
+    except ValueError:
+        return 1
+
+
 INSTITUTION_STAGE = workflow.INSTITUTION_STAGE
 ASSESSMENT_STAGE = workflow.ASSESSMENT_STAGE
 
@@ -87,13 +103,17 @@ class ReviewView(BaseView):
         return self.render_template("review/list.html", rows=rows, stage=stage,
                                     procedure=procedure, procedures=PROCEDURE.options(),
                                     refusal=refusal, ratings=RATING.options(), total=total,
-                                    page=page, pages=pages)
+                                    page=page, pages=pages,
+                                    simple_reasons=ef.SIMPLE_CONDITIONS)
 
     @expose("/<int:pk>")
     @has_access
     def detail(self, pk, error=None, status=200):
+        """The submission page by page as in 002 2.2.7: 个人信息 → 执业信息 → 工作成绩、职业道德,
+        【下一步】/【上一步】 between them, 驳回 on each, the ratings and 提交 on the last."""
         scope.acting_institution()
         enrollment = scope.get_or_404(Enrollment, pk)
+        step = _step(request.values.get("step"))
         versions = sorted(enrollment.submissions, key=lambda s: s.version)
         files = db.session.query(StoredFile).filter(
             StoredFile.physician_id == enrollment.physician_id,
@@ -104,11 +124,14 @@ class ReviewView(BaseView):
                  "assessment" if enrollment.state in ASSESSMENT_STAGE
                  and scope.condition_holds(actor, scope.REREVIEW, Enrollment, pk)
                  else None)
+        sections = list((versions[-1].data if versions else ef.snapshot(enrollment)).items())
         return self.render_template(
-            "review/detail.html", enrollment=enrollment,
-            sections=versions[-1].data if versions else ef.snapshot(enrollment),
-            changes=ef.latest_changes(enrollment), files=files, stage=stage, error=error,
+            "review/detail.html", enrollment=enrollment, step=step, steps=REVIEW_STEPS,
+            sections=[sections[i] for i in STEP_SECTIONS[step] if i < len(sections)],
+            changes=ef.latest_changes(enrollment), stage=stage, error=error,
+            files=[f for f in files if f.purpose in STEP_FILES[step]],
             eligibility=ef.eligibility(enrollment.physician, enrollment),
+            simple_reason=ef.SIMPLE_CONDITIONS.get(enrollment.simple_condition or ""),
             ratings=RATING.options(), reviews=sorted(enrollment.reviews, key=lambda r: r.id),
             purposes=FILE_PURPOSES, labels=_Labels,
         ), status
@@ -133,7 +156,7 @@ class ReviewView(BaseView):
     def opinion(self, pk):
         return self._decide(pk, lambda actor, pk, form: reviewing.add_opinion(
             actor, pk, form.get("institution_name"), form.get("opinion")),
-            then=url_for(".detail", pk=pk))
+            then=url_for(".detail", pk=pk, step=3))
 
     @expose("/<int:pk>/institution", methods=["POST"])
     @has_access

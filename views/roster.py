@@ -3,21 +3,22 @@
 HTTP to those calls and back."""
 from flask import flash, redirect, request, url_for
 from flask_appbuilder import BaseView, action, expose
-from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+from flask_appbuilder.fieldwidgets import BS3TextFieldWidget, Select2Widget
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.filters import FilterEqual
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, select
-from wtforms import StringField
-from wtforms.validators import DataRequired, ValidationError
+from wtforms import BooleanField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, Optional, ValidationError
 
 from app.extensions import db
 from models import Cycle, Department, Enrollment, Physician
 from models import roster
 from models.enrollment import ENROLLMENT_STATE
-from models.physician import GENDER, PHYSICIAN_LEVEL, PRACTICE_CATEGORY, TRANSFER_REASON
+from models.physician import (GENDER, ID_TYPE, PHYSICIAN_LEVEL, PRACTICE_CATEGORY, TITLE,
+                              TRANSFER_REASON)
 from security import idcard, scope
 from views.base import (ConsoleView, ResetPasswordMixin, attempt, import_page, scoped,
                         xlsx_download)
@@ -53,6 +54,47 @@ class FilterConfirmed(BaseFilter):
         return query.filter(included if str(value) in ("1", "y", "true", "是") else ~included)
 
 
+def _row_action_shown():
+    """Each row offers 允许报名 or 取消报名, whichever applies (000 §7, §10): one query for
+    the page's rows, on first use."""
+    included = []
+
+    def shown(name, pk, pks):
+        if name not in ("allow_enrollment", "cancel_enrollment"):
+            return True
+        if not included:
+            cycle = Cycle.current()
+            included.append({physician_id for (physician_id,) in db.session.query(
+                Enrollment.physician_id).filter(
+                Enrollment.cycle_id == (cycle.id if cycle else -1),
+                Enrollment.physician_id.in_([int(p) for p in pks]),
+                Enrollment.state != ENROLLMENT_STATE.CANCELLED)})
+        return (int(pk) in included[0]) == (name == "cancel_enrollment")
+
+    return shown
+
+
+def _optional_choices():
+    """证件类型, 学历, 职称 from the manual's lists; 规培生 a plain tick (FAB would make a
+    required tick of a NOT NULL boolean)."""
+    from views.selfservice import EDUCATION
+
+    return {
+        # 证件类型 必填, most often 身份证: chosen for the clerk, who may change it.
+        "id_type": SelectField(_l("ID type"), choices=ID_TYPE.options(),
+                               default=ID_TYPE.RESIDENT_ID, widget=Select2Widget(),
+                               validators=[Optional()]),
+        "is_trainee": BooleanField(_l("Resident trainee"), default=False),
+        # The text chosen, in the current language, is what is stored (as in self-service).
+        "education": SelectField(_l("Education level"), widget=Select2Widget(),
+                                 choices=lambda: [("", _("Please choose"))]
+                                 + [(str(e), str(e)) for e in EDUCATION],
+                                 validators=[Optional()]),
+        "title": SelectField(_l("Title"), choices=[("", _l("Please choose"))] + TITLE.options(),
+                             widget=Select2Widget(), validators=[Optional()]),
+    }
+
+
 def _id_number_free(form, field):
     try:
         idcard.normalize(field.data)
@@ -77,10 +119,14 @@ class PhysicianView(ResetPasswordMixin, ConsoleView):
         "practice_category_label", "level_label", "certificate_no", "certificate_date",
         "qualification_no", "first_registration_date", "roster_status_label", "mobile",
     ]
+    # 新增医师 with the manual's fields (000 §8): 基本信息, then 执业信息; the two certificate
+    # numbers are required.
     add_columns = [
-        "name", "id_number", "gender", "birth_date", "department", "practice_category",
-        "level", "certificate_no", "certificate_date", "qualification_no",
-        "first_registration_date", "mobile",
+        "name", "gender", "id_type", "id_number", "birth_date", "education", "email",
+        "ethnicity", "mobile", "department", "specialties", "title", "title_date", "level",
+        "is_trainee", "position", "position_date", "practice_category", "practice_scope",
+        "certificate_no", "certificate_date", "qualification_no", "qualification_date",
+        "first_registration_date",
     ]
     edit_columns = [c for c in add_columns if c != "id_number"]
     search_columns = [
@@ -89,13 +135,27 @@ class PhysicianView(ResetPasswordMixin, ConsoleView):
     ]
     search_filters = {"id_number": [FilterIdNumber], "id": [FilterConfirmed]}
     label_columns = {"level": _l("Physician level"), "id": _l("Confirmed for enrollment"),
-                     "name": _l("Full name")}
+                     "name": _l("Full name"), "id_type": _l("ID type"),
+                     "education": _l("Education level"), "email": _l("E-mail address"),
+                     "ethnicity": _l("Ethnicity"), "specialties": _l("Specialties"),
+                     "title": _l("Title"), "title_date": _l("Title date"),
+                     "position": _l("Position"), "position_date": _l("Position date"),
+                     "is_trainee": _l("Resident trainee"), "practice_scope": _l("Practice scope"),
+                     "qualification_date": _l("Qualification date")}
     choice_fields = {"gender": GENDER, "practice_category": PRACTICE_CATEGORY,
                      "level": PHYSICIAN_LEVEL}
+    validators_columns = {
+        "certificate_no": [DataRequired(_l("Please fill in the practice certificate number"))],
+        "qualification_no": [DataRequired(
+            _l("Please fill in the qualification certificate number"))],
+        "email": [Optional(), Email(_l("Please enter a valid e-mail address"))],
+    }
     add_form_extra_fields = {
         "id_number": StringField(_l("ID number"), validators=[DataRequired(), _id_number_free],
                                  widget=BS3TextFieldWidget()),
+        **_optional_choices(),
     }
+    edit_form_extra_fields = _optional_choices()
     add_form_query_rel_fields = edit_form_query_rel_fields = {
         "department": [["enabled", FilterEqual, True]],
     }
@@ -105,6 +165,7 @@ class PhysicianView(ResetPasswordMixin, ConsoleView):
 
     def before_save(self, item):
         actor = scope.current_actor()
+        item.id_type = item.id_type or ID_TYPE.RESIDENT_ID
         if item.id is None:
             item.id_number = idcard.normalize(item.id_number)
             if actor.kind == scope.INSTITUTION:
@@ -115,6 +176,10 @@ class PhysicianView(ResetPasswordMixin, ConsoleView):
 
     def after_insert(self, item):
         roster.open_account(item)
+
+    def _get_list_widget(self, **kwargs):
+        kwargs.setdefault("row_action_shown", _row_action_shown())
+        return super()._get_list_widget(**kwargs)
 
     def _delete(self, pk):
         from commands import roster as commands
