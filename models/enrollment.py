@@ -103,6 +103,9 @@ class Submission(Model):
     enrollment = relationship("Enrollment", backref="submissions")
     version = Column(Integer, nullable=False)
     data = Column(JSON, nullable=False)
+    # The files it showed, by kind ({"photo": [id], "licence": [ids], "proof": [ids]}), so that
+    # 修改对比 can show a changed picture; None for submissions made before it was kept.
+    images = Column(JSON)
     submitted_at = Column(DateTime, default=now, nullable=False)
 
 

@@ -337,9 +337,37 @@ def submit(enrollment, user=None, today=None):
     # the physician's data, not about the language each was submitted in.
     with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
         data = snapshot(enrollment)
-    db.session.add(Submission(enrollment=enrollment, version=version, data=data))
+    db.session.add(Submission(enrollment=enrollment, version=version, data=data,
+                              images=image_ids(enrollment)))
     enrollment.submitted_at = datetime.datetime.now()
     return enrollment
+
+
+IMAGE_KINDS = (("photo", _l("Photo")), ("licence", _l("Practice licence images")),
+               ("proof", _l("Proof")))
+
+
+def image_ids(enrollment):
+    """The stored files a submission shows, by kind, each list in a fixed order."""
+    from models.files import StoredFile
+
+    physician = enrollment.physician
+    licences = db.session.query(StoredFile.id).filter_by(
+        physician_id=physician.id, purpose="licence").order_by(StoredFile.id)
+    return {"photo": [physician.photo_id] if physician.photo_id else [],
+            "licence": [row.id for row in licences],
+            "proof": sorted(int(i) for i in (enrollment.form_data or {}).get("proof_ids", []))}
+
+
+def image_changes(enrollment):
+    """The kinds of image that differ between the latest submission and the one before it:
+    [(label, ids before, ids after)]; nothing when either was made before images were kept."""
+    versions = sorted(enrollment.submissions, key=lambda s: s.version)
+    if len(versions) < 2 or versions[-2].images is None or versions[-1].images is None:
+        return []
+    before, after = versions[-2].images, versions[-1].images
+    return [(label, before.get(kind, []), after.get(kind, [])) for kind, label in IMAGE_KINDS
+            if before.get(kind, []) != after.get(kind, [])]
 
 
 def latest_changes(enrollment):

@@ -82,6 +82,45 @@ def test_institution_rejection_then_resubmission_shows_what_changed(as_role):
     assert "执业范围" in changes and "内科专业" in changes and "内科、全科医学专业" in changes
 
 
+def test_a_resubmission_with_a_new_photo_shows_the_old_and_the_new_picture(as_role):
+    from models import StoredFile, Submission
+    from tests.test_enrollment import _jpeg
+
+    doctor = _submitted(as_role)
+    hospital = as_role("institution")
+    _institution_review(hospital, decision="reject", reason="照片不清晰")
+    old_photo = _enrollment().physician.photo_id
+    step1 = {"gender": "male", "ethnicity": "汉族", "birth_date": "1985-03-12",
+             "education": "本科", "email": "wang@example.com", "mobile": "13900000001",
+             "next": "1"}
+    assert _post(doctor, "/me/enroll/1", step1,
+                 {"photo": (io.BytesIO(_jpeg((360, 500))), "new.jpg")}).status_code == 302
+    assert _post(doctor, "/me/enroll/submit").status_code == 302
+    new_photo = _enrollment().physician.photo_id
+    assert new_photo != old_photo
+    detail = hospital.get(f"/review/{_enrollment().id}").get_data(as_text=True)
+    changes = detail[detail.index('id="changes"'):detail.index('id="review-steps"')]
+    row = changes[changes.index('class="image-change"'):]
+    before = row[row.index('class="image-before"'):row.index('class="image-after"')]
+    after = row[row.index('class="image-after"'):]
+    assert f"/files/{old_photo}" in before and f"/files/{new_photo}" not in before
+    assert f"/files/{new_photo}" in after
+    assert hospital.get(f"/files/{old_photo}").status_code == 200
+    # Below it, the 照片 of page 1 is the current one only.
+    current = detail[detail.index('id="review-steps"'):]
+    thumb = _enrollment().physician.photo_thumb_id
+    assert current.count('class="review-file"') == 1 and f"/files/{thumb}" in current
+    # Unchanged kinds (the licence) are not listed; a submission made before images were kept
+    # shows no picture row and no error.
+    assert changes.count('class="image-change"') == 1
+    for submission in db.session.query(Submission).all():
+        submission.images = None
+    db.session.commit()
+    detail = hospital.get(f"/review/{_enrollment().id}").get_data(as_text=True)
+    assert 'class="image-change"' not in detail and "照片" in detail
+    assert db.session.get(StoredFile, old_photo) is not None
+
+
 def test_assessment_rejection_returns_to_the_institution(as_role):
     _submitted(as_role)
     hospital = as_role("institution")

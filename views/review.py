@@ -125,11 +125,23 @@ class ReviewView(BaseView):
                  and scope.condition_holds(actor, scope.REREVIEW, Enrollment, pk)
                  else None)
         sections = list((versions[-1].data if versions else ef.snapshot(enrollment)).items())
+        # 修改对比 of the pictures: each changed kind with its files before and after (those the
+        # reviewer may open; a file deleted since is left out).
+        image_changes = ef.image_changes(enrollment)
+        shown = {i for _label, before, after in image_changes for i in before + after}
+        readable = {f.id: f for f in scope.restrict(db.session.query(StoredFile), StoredFile)
+                    .filter(StoredFile.id.in_(shown))} if shown else {}
+        image_changes = [(label, [readable[i] for i in before if i in readable],
+                          [readable[i] for i in after if i in readable])
+                         for label, before, after in image_changes]
         return self.render_template(
             "review/detail.html", enrollment=enrollment, step=step, steps=REVIEW_STEPS,
             sections=[sections[i] for i in STEP_SECTIONS[step] if i < len(sections)],
             changes=ef.latest_changes(enrollment), stage=stage, error=error,
-            files=[f for f in files if f.purpose in STEP_FILES[step]],
+            image_changes=image_changes,
+            # The physician's photo as it is now (older ones show in 修改对比 only).
+            files=[f for f in files if f.purpose in STEP_FILES[step] and (
+                f.purpose != "photo_thumb" or f.id == enrollment.physician.photo_thumb_id)],
             eligibility=ef.eligibility(enrollment.physician, enrollment),
             simple_reason=ef.SIMPLE_CONDITIONS.get(enrollment.simple_condition or ""),
             ratings=RATING.options(), reviews=sorted(enrollment.reviews, key=lambda r: r.id),
