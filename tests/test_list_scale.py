@@ -145,3 +145,31 @@ def test_demo_enrolled_includes_a_share_of_the_physicians(province):
     assert enroll_share(0.5) == 0  # nobody twice
     help_text = province.test_cli_runner().invoke(dingkao, ["demo", "--help"]).output
     assert "--enrolled" in help_text
+
+
+def test_assessment_progress_picks_the_procedure_from_its_two_labels(as_role, province):
+    import json
+    import re
+
+    from app.demo import seed_demo_exams
+    from models import Enrollment, PaperResult
+    from tests.test_exports import _paper_results
+
+    seed_demo_exams()
+    _paper_results()
+    first = db.session.query(Enrollment).order_by(Enrollment.id).first()
+    first.procedure = "simple"
+    db.session.commit()
+    client = as_role("province")
+    page = client.get("/paperresultview/list/").get_data(as_text=True)
+    # FAB puts each filter's field in a JSON table of the page: 考核程序's is a select.
+    widgets = [json.loads(found) for found in
+               re.findall(r'"enrollment": ("(?:[^"\\]|\\.)*")', page)]
+    widgets = next(widget for widget in widgets if "<select" in widget)
+    assert re.findall(r'<option value="(\w*)">', widgets) == ["", "general", "simple"]
+    assert "简易程序" in widgets and "一般程序" in widgets
+    listed = client.get("/paperresultview/list/?_flt_0_enrollment=simple&psize_PaperResultView=100")
+    simple = db.session.query(PaperResult).join(Enrollment).filter(
+        Enrollment.procedure == "simple").count()
+    assert simple >= 1
+    assert listed.get_data(as_text=True).count("简易程序</td>") == simple

@@ -205,6 +205,8 @@ class PaperResultView(ExportableMixin, ConsoleView):
     show_columns = list_columns
     search_columns = ["paper", "passed", "exempted", "enrollment"]
     search_filters = {"enrollment": [FilterProcedure]}
+    # 考核程序 is picked from its two labels (the filter reads the code).
+    choice_filters = {"enrollment": PROCEDURE}
     label_columns = {"physician_name": _l("Full name"), "institution_name": _l("Institution"),
                      "procedure_label": _l("Assessment procedure"),
                      "attempts_used": _l("Attempts used"), "best_score": _l("Best score"),
