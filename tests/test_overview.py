@@ -305,7 +305,8 @@ def _steps(province):
     assert post(hospital, "/physicianview/add", {
         "name": "赵新", "id_number": number, "gender": "male",
         "department": str(department.id), "practice_category": "clinical",
-        "level": "physician"}).status_code == 302
+        "level": "physician", "certificate_no": "110460100000777",
+        "qualification_no": "199246010000777"}).status_code == 302
     yield "add"
 
     book = Workbook()
