@@ -112,6 +112,14 @@ def _encode(image, kind, quality=90):
 def save_upload(upload, policy, purpose, *, institution_id=None, physician_id=None,
                 uploaded_by_id=None):
     """Check and store a werkzeug FileStorage; returns the StoredFile (added, not committed)."""
+    data, kind = checked(upload, policy)
+    return _store_bytes(data, kind, upload.filename, purpose, institution_id=institution_id,
+                        physician_id=physician_id, uploaded_by_id=uploaded_by_id)
+
+
+def checked(upload, policy):
+    """The upload's content checked against ``policy`` (kind by its bytes, size, a decodable
+    image, re-encoded): (data, kind), or UploadRefused saying why."""
     if upload is None or not upload.filename:
         raise UploadRefused(_("Please choose the file to upload"))
     limit = SHRINK_INPUT_BYTES if policy.shrink else policy.max_bytes
@@ -127,8 +135,7 @@ def save_upload(upload, policy, purpose, *, institution_id=None, physician_id=No
                               policy=policy.describe()))
     if kind in (JPEG, PNG):
         data = _reencode(data, kind, policy.max_bytes if policy.shrink else None)
-    return _store_bytes(data, kind, upload.filename, purpose, institution_id=institution_id,
-                        physician_id=physician_id, uploaded_by_id=uploaded_by_id)
+    return data, kind
 
 
 # What a served file may do when a browser opens it: show itself, nothing else (no script, no

@@ -111,6 +111,47 @@ def _hospital_physicians():
         .filter(Institution.account == "NX1008611").order_by(Physician.id).all()
 
 
+def test_add_physician_takes_a_photo_checked_by_its_content(as_role):
+    import datetime
+
+    from models import Department, StoredFile
+    from security import idcard
+
+    client = as_role("institution")
+    assert 'type="file"' in client.get("/physicianview/add").get_data(as_text=True)
+    department = db.session.query(Department).filter_by(name="外科").join(Institution).filter(
+        Institution.account == "NX1008611").one()
+    number = idcard.make("460100", datetime.date(1991, 3, 4), 655)
+    form = _new_physician_form(department.id, number, certificate_no="110460100000655",
+                               qualification_no="200746010000655")
+    files_before = db.session.query(StoredFile).count()
+    # Not a picture (a script named .jpg): refused on the form, nothing saved, fields kept.
+    refused = _post(client, "/physicianview/add", form,
+                    {"photo_upload": (io.BytesIO(b"<script>alert(1)</script>"), "me.jpg")})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 200 and "文件格式不正确" in page and "110460100000655" in page
+    assert db.session.query(Physician).filter_by(id_number=number).count() == 0
+    assert db.session.query(StoredFile).count() == files_before
+    done = _post(client, "/physicianview/add", form,
+                 {"photo_upload": (io.BytesIO(_jpeg()), "me.jpg")})
+    assert done.status_code == 302
+    physician = db.session.query(Physician).filter_by(id_number=number).one()
+    assert physician.photo is not None and physician.photo_thumb is not None
+    assert physician.photo.physician_id == physician.id
+    assert client.get(f"/files/{physician.photo_id}").status_code == 200
+    # 编辑 with a new photo replaces it; 编辑 without one keeps it.
+    first = physician.photo_id
+    edit = {k: v for k, v in form.items() if k != "id_number"}
+    assert _post(client, f"/physicianview/edit/{physician.id}", edit,
+                 {"photo_upload": (io.BytesIO(_jpeg((400, 560))), "new.jpg")}).status_code == 302
+    db.session.expire_all()
+    second = db.session.get(Physician, physician.id).photo_id
+    assert second not in (None, first)
+    assert _post(client, f"/physicianview/edit/{physician.id}", edit).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Physician, physician.id).photo_id == second
+
+
 def test_roster_rows_offer_allow_or_cancel_whichever_applies_and_the_button_includes(as_role):
     from models import AuditLog, Cycle
 
