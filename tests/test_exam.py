@@ -274,6 +274,8 @@ def test_the_province_declines_a_makeup_with_a_reason(as_role):
     workflow.apply(enrollment, "exam_failed")
     db.session.commit()
     province = as_role("province")
+    form = province.get(f"/makeup/decline/{enrollment.id}").get_data(as_text=True)
+    assert "不予补考 ·" in form and '<label for="reason">原因 *</label>' in form
     empty = post(province, f"/makeup/decline/{enrollment.id}", {"reason": ""})
     assert empty.status_code == 400 and _enrollment().state == "awaiting_makeup_confirmation"
     post(province, f"/makeup/decline/{enrollment.id}", {"reason": "严重违纪"})

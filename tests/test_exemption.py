@@ -65,6 +65,8 @@ def test_rejected_exemption_can_be_resubmitted(as_role):
     doctor = _approved_enrollment(as_role)
     _apply(doctor)
     hospital = as_role("institution")
+    form = hospital.get(f"/exemptionview/reject/{_exemption().id}").get_data(as_text=True)
+    assert '<label for="reason">驳回原因 *</label>' in form  # as the manual names it
     empty = post(hospital, f"/exemptionview/reject/{_exemption().id}", {"reason": ""})
     assert empty.status_code == 400 and "请填写原因" in empty.get_data(as_text=True)
     post(hospital, f"/exemptionview/reject/{_exemption().id}", {"reason": "证明材料不清晰"})

@@ -478,9 +478,10 @@ class ConsoleView(ScopedModelView):
                   "success")
         return self.back()
 
-    def reason_form(self, model, pk, decide, success_message, heading):
-        """A page asking for the reason of a refusal-type action (驳回, 取消, 调离…);
-        ``decide(actor, pk, reason)`` is the command."""
+    def reason_form(self, model, pk, decide, success_message, heading, title=_l("Reject"),
+                    label=_l("Rejection reason")):
+        """A page asking for the reason of a refusal-type action (驳回 with its 驳回原因, 不予补考
+        with its 原因); ``decide(actor, pk, reason)`` is the command."""
         item = scope.get_or_404(model, pk)
         error = None
         if request.method == "POST":
@@ -490,7 +491,8 @@ class ConsoleView(ScopedModelView):
                 flash(str(success_message), "success")
                 return redirect(url_for(".list"))
         return self.render_template("institution/reject.html", item=item, error=error,
-                                    heading=heading(item)), (400 if error else 200)
+                                    heading=heading(item), title=title,
+                                    label=label), (400 if error else 200)
 
     def back(self):
         """Where an action returns to: the list page it was started from."""

@@ -261,7 +261,8 @@ class MakeupView(ExportableMixin, ConsoleView):
 
         return self.reason_form(Enrollment, pk, exam.decline_makeup,
                                 _("Make-up declined: the result is unqualified"),
-                                lambda item: item.physician.name)
+                                lambda item: item.physician.name, title=_l("Decline make-up"),
+                                label=_l("Reason"))
 
 
 def register(appbuilder):
