@@ -280,3 +280,14 @@ def test_another_physicians_experience_row_is_404(doctor):
     assert changed.status_code == 404
     db.session.expire_all()
     assert db.session.get(Experience, row.id).organisation == "别人的学校"
+
+
+def test_faq_answers_what_the_help_line_is_asked_in_the_interfaces_language(as_role):
+    doctor = as_role("physician")
+    page = doctor.get("/me/faq").get_data(as_text=True)
+    for question in ("账号不存在、无法登录？", "忘记密码？", "考试前人脸验证不通过？"):
+        assert f"<dt>{question}</dt>" in page
+    doctor.get("/lang/en")
+    english = doctor.get("/me/faq").get_data(as_text=True)
+    assert "<dt>I forgot my password?</dt>" in english and "忘记密码？" not in english
+    doctor.get("/lang/zh")

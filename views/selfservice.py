@@ -273,7 +273,39 @@ class SelfServiceView(BaseView):
     @expose("/faq")
     @has_access
     def faq(self):
-        return self._page("faq.html")
+        return self._page("faq.html", questions=FAQ)
+
+
+# 常见问题: what physicians ask the help line most, answered as the manuals do.
+FAQ = (
+    (_l("The account does not exist or I cannot log in?"),
+     _l("The ID number may be entered with 18 or 15 digits, a final X in either case; you may "
+        "also log in with your bound mobile number. If you still cannot log in, ask your "
+        "medical institution whether it has added you to the system (Add physician or Transfer in). "
+        "The initial password is 666666.")),
+    (_l("I forgot my password?"),
+     _l("Click [Forgot password?] on the login page, enter your ID number or bound mobile number, and "
+        "set a new password with the SMS code sent to the bound mobile. Without a bound "
+        "mobile, ask your medical institution to reset the password to 666666.")),
+    (_l("It says enrollment is not open?"),
+     _l("Your medical institution must first include you in this assessment cycle (Physicians → "
+        "Allow enrollment); then you can fill in [Enroll].")),
+    (_l("I cannot choose my department or specialty?"),
+     _l("Departments are created and enabled by your institution (Departments), and the "
+        "specialties are the subjects linked to the department; please ask your institution "
+        "to complete them.")),
+    (_l("My submission was rejected, what now?"),
+     _l("The home page shows the rejection reason; change what it names and submit again "
+        "within the enrollment window.")),
+    (_l("How are the years of practice counted?"),
+     _l("From the first registration date to the cut-off date of this cycle. If a renewed "
+        "licence cannot prove the years, upload the old licence, a screenshot of the first "
+        "registration or a letter of your institution as proof.")),
+    (_l("The face check before the exam fails?"),
+     _l("Face the camera in good light, alone, without a mask or hat, and try again. It "
+        "compares you with the photo you uploaded in [Enroll]; if that photo is not clear, "
+        "ask your institution before the exam window.")),
+)
 
 
 def register(appbuilder):
