@@ -134,6 +134,7 @@ def export_rows(session, id_select, labels, chunk=2000):
         Paper.name, ExamAttempt.started_at, shots.c.shots, shots.c.checked, shots.c.lowest,
         shots.c.no_face, shots.c.multiple_faces, shots.c.looking_away, shots.c.low_similarity,
         state, ProctorCase.page_hidden, ProctorCase.camera_stopped)
+        .join(Physician, Physician.id == Enrollment.physician_id)
         .join(institution, institution.id == Enrollment.institution_id)
         .outerjoin(department, department.id == Physician.department_id)
         .join(Paper, Paper.id == ExamAttempt.paper_id)
