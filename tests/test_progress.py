@@ -52,3 +52,22 @@ def test_export_runs_as_a_job_and_holds_only_the_users_scope(as_role, province):
     # Another institution cannot open the file.
     assert as_role("assessment").get(f"/files/{stored.id}").status_code == 404
     assert as_role("assessment").get(f"/exports/{export.id}/download").status_code == 404
+
+
+def test_a_row_offers_only_the_buttons_that_apply_to_its_state(as_role):
+    from models import workflow
+
+    enrollments = db.session.query(Enrollment).order_by(Enrollment.id).limit(3).all()
+    passed, waiting, pending = enrollments
+    workflow.force(passed, "passed", reason="test set-up")
+    workflow.force(waiting, "awaiting_exam", reason="test set-up")
+    workflow.force(pending, "pending_enrollment", reason="test set-up")
+    db.session.commit()
+    page = as_role("province").get(
+        "/enrollmentview/list/?psize_EnrollmentView=100").get_data(as_text=True)
+    assert f'id="row-print_certificates-{passed.id}"' in page
+    assert f'id="row-reject_by_administration-{passed.id}"' not in page
+    assert f'id="row-reject_by_administration-{waiting.id}"' in page
+    assert f'id="row-print_certificates-{waiting.id}"' not in page
+    assert f'id="row-print_certificates-{pending.id}"' not in page
+    assert f'id="row-reject_by_administration-{pending.id}"' not in page

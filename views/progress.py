@@ -42,6 +42,27 @@ PROGRESS_COLUMNS = {
 }
 
 
+def _row_action_shown():
+    """A row offers 打印证书 only when it is 合格, and 驳回 only where the state machine lets an
+    administration reject: one query for the page's rows, on first use (the 操作 menu still
+    offers both for ticked rows, and the commands refuse what does not apply)."""
+    from models import workflow
+
+    applies = {"print_certificates": {ENROLLMENT_STATE.PASSED},
+               "reject_by_administration": workflow.ENROLLMENT.sources("administration_reject")}
+    states = {}
+
+    def shown(name, pk, pks):
+        if name not in applies:
+            return True
+        if not states:
+            states.update(db.session.query(Enrollment.id, Enrollment.state).filter(
+                Enrollment.id.in_([int(p) for p in pks])).all())
+        return states.get(int(pk)) in applies[name]
+
+    return shown
+
+
 class EnrollmentView(ConsoleView):
     """报名进度; the administration's 驳回 after review; 导出."""
 
@@ -148,6 +169,10 @@ class EnrollmentView(ConsoleView):
             sections=versions[-1].data if versions else {}, files=files, purposes=FILE_PURPOSES,
             reviews=sorted(enrollment.reviews, key=lambda r: r.id), labels=_Labels,
             actions=self.actions, modelview_name=self.__class__.__name__)
+
+    def _get_list_widget(self, **kwargs):
+        kwargs.setdefault("row_action_shown", _row_action_shown())
+        return super()._get_list_widget(**kwargs)
 
     @action("print_certificates", _l("Print certificates"), None, "fa-print")
     def print_certificates(self, items):
