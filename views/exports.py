@@ -41,8 +41,11 @@ def start_export(view, kind_name, words=None):
     from models.reports import EXPORTS
 
     keys = EXPORTS[kind_name].keys
-    args = {key: value for key, value in request.form.items()
-            if (key in keys if keys else key.startswith("_flt_")) and value.strip()}
+    if keys:  # a hand-made list: its own keys, the empty ones dropped as the page does
+        args = {key: value for key, value in request.form.items()
+                if key in keys and value.strip()}
+    else:  # a generated list: its _flt_… arguments exactly as the list page read them
+        args = {key: value for key, value in request.form.items() if key.startswith("_flt_")}
     text = words(args) if words else filters_in_words(view, args)
     _id, error = attempt(lambda: export.start(scope.current_actor(), kind_name, args, text,
                                               str(get_locale())))
