@@ -120,7 +120,7 @@ def _photo_checked(_form, field):
 
 def _photo_field():
     return FileField(_l("Photo"), validators=[_photo_checked],
-                     description=_l("A 1-inch ID photo, JPG or PNG"))
+                     description=_l("A 1-inch ID photo of the physician"))
 
 
 class PhysicianView(ResetPasswordMixin, ConsoleView):
