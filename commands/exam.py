@@ -180,6 +180,20 @@ def save_answer_if_open(user_id, attempt_id, device, question_id, letters, flagg
 _guarded_upserts = {}
 
 
+def attempt_questions(attempt_id):
+    """The hot path's read of an attempt's questions: {question id: (type, options)}, or None
+    when there is no such attempt. On a connection of its own, like the save, so the request's
+    ORM session opens no transaction (the checked view it may fall through to starts clean)."""
+    with db.engine.connect() as connection:
+        question_ids = connection.scalar(
+            select(ExamAttempt.question_ids).where(ExamAttempt.id == attempt_id))
+        if question_ids is None:
+            return None
+        return {row.id: (row.type, row.options) for row in connection.execute(
+            select(Question.id, Question.type, Question.options)
+            .where(Question.id.in_(question_ids)))}
+
+
 def _guarded_upsert(dialect, keep_flag):
     """The statement of ``save_answer_if_open``, built once per database and flag variant."""
     from models.account import AppUser

@@ -111,11 +111,10 @@ def test_refusals_still_answer_with_the_checked_views_reasons(as_role):
 
 
 def test_a_save_during_a_hand_in_waits_for_it_and_then_writes_nothing(as_role, province):
-    """PostgreSQL: the save share-locks the attempt's row, so it waits for a hand-in holding
-    it (as ``commands.exam.submit`` does) and, once that has committed, finds the attempt
-    handed in. Without the lock the answer would land after the grading, never graded."""
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("row locks: PostgreSQL (SQLite runs one writer at a time)")
+    """The save waits for a hand-in holding the attempt (as ``commands.exam.submit`` does:
+    PostgreSQL's row lock, which the save share-locks; SQLite's write lock, taken by the same
+    no-op update as ``commands.lock``) and, once that has committed, finds the attempt handed
+    in. Without the wait the answer would land after the grading, never graded."""
     doctor, attempt, singles = _simple_attempt(as_role)
     assert answer(doctor, attempt, singles[0].id, "A").status_code == 200
     question_id = singles[1].id
@@ -129,6 +128,9 @@ def test_a_save_during_a_hand_in_waits_for_it_and_then_writes_nothing(as_role, p
     with db.engine.connect() as hand_in_in_progress:
         hand_in_in_progress.execute(select(table.c.id).where(table.c.id == attempt)
                                     .with_for_update())
+        if db.engine.dialect.name == "sqlite":  # the write lock, as commands.lock takes it
+            hand_in_in_progress.execute(update(table).where(table.c.id == attempt)
+                                        .values(state=table.c.state))
         thread = threading.Thread(target=save)
         thread.start()
         thread.join(1.5)

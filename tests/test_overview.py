@@ -503,16 +503,15 @@ def test_furthest_behind_is_ordered_and_limited_in_sql(province):
 
 def test_two_opposite_transfers_at_once_do_not_deadlock(province):
     """The tally rows are written in one fixed order: a move A → B and one B → A committing at
-    the same time wait for each other instead of deadlocking (PostgreSQL locks the rows; each
-    transaction pauses after its first tally row so that the two overlap)."""
+    the same time wait for each other instead of deadlocking (PostgreSQL locks the rows, SQLite
+    the whole database; each transaction pauses after its first tally row so that the two
+    overlap). Both moves land and the tallies equal a recount."""
     import threading
     import time
 
     from sqlalchemy import event
     from sqlalchemy.orm import Session
 
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("row locks: PostgreSQL")
     first, second = db.session.query(Institution).filter(
         Institution.id.in_(db.session.query(Physician.institution_id))).order_by(
         Institution.id).limit(2).all()

@@ -22,11 +22,8 @@ import time
 from collections import namedtuple
 
 from flask import jsonify, request, session
-from sqlalchemy import select
 
-from app.extensions import db
 from commands import exam as taking
-from models import ExamAttempt, Question
 from models import exam_rules as rules
 from security import session_rules
 from views import exam as exam_view
@@ -47,13 +44,10 @@ def _shapes_of(attempt_id, device):
     cached = _shapes.get(key)
     if cached is not None and cached[0] > time.monotonic():
         return cached[1]
-    question_ids = db.session.scalar(
-        select(ExamAttempt.question_ids).where(ExamAttempt.id == attempt_id))
-    if question_ids is None:
+    found = taking.attempt_questions(attempt_id)
+    if found is None:
         return None
-    rows = db.session.execute(select(Question.id, Question.type, Question.options)
-                              .where(Question.id.in_(question_ids))).all()
-    shapes = {row.id: Shape(row.type, row.options) for row in rows}
+    shapes = {question_id: Shape(*shape) for question_id, shape in found.items()}
     if len(_shapes) >= _CACHE_SIZE:
         _shapes.clear()
     _shapes[key] = (time.monotonic() + _CACHE_SECONDS, shapes)
@@ -81,12 +75,10 @@ def _fast_answer():
     shapes = _shapes_of(attempt_id, device)
     shape = shapes.get(question_id) if shapes else None
     if shape is None:
-        db.session.rollback()
         return None
     try:
         letters = rules.normalise_response(shape, data.get("response"))
     except rules.ExamRefused:
-        db.session.rollback()
         return None
     if not taking.save_answer_if_open(int(user_id), attempt_id, device, question_id, letters,
                                       flagged):
