@@ -107,16 +107,7 @@ def change_password_and_bind_mobile(user, old_password, new_password, confirm, m
     """The first login's one page (修改密码，绑定手机): both or neither. The password is checked
     first, so that a refused password does not use the SMS code up."""
     _check_new_password(user, old_password, new_password, confirm)
-    if not valid_mobile(mobile):
-        raise AccountError(_("Please enter a valid 11-digit mobile number"))
-    _check_not_bound_elsewhere(user, mobile)
-    try:
-        sms.consume_code(mobile.strip(), "bind", code, user_id=user.id)
-    except sms.SmsError as error:
-        db.session.rollback()
-        raise AccountError(str(error)) from None
-    user.mobile = mobile.strip()
-    user.mobile_bound_at = datetime.datetime.now()
+    _bind(user, mobile, code)
     user.password = hash_password(new_password)
     user.must_change_password = False
     db.session.commit()
@@ -177,6 +168,12 @@ def _check_not_bound_elsewhere(user, mobile):
 
 
 def bind_mobile(user, mobile, code):
+    _bind(user, mobile, code)
+    db.session.commit()
+
+
+def _bind(user, mobile, code):
+    """Bind ``mobile`` with its SMS code (checked, used up); the caller commits."""
     if not valid_mobile(mobile):
         raise AccountError(_("Please enter a valid 11-digit mobile number"))
     _check_not_bound_elsewhere(user, mobile)
@@ -187,7 +184,6 @@ def bind_mobile(user, mobile, code):
         raise AccountError(str(error)) from None
     user.mobile = mobile.strip()
     user.mobile_bound_at = datetime.datetime.now()
-    db.session.commit()
 
 
 def create_account(username, role_names, *, name=None, password=None, password_hash=None,
