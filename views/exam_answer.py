@@ -205,12 +205,11 @@ class AnswerFastPath:
         return self._reply(session, {"ok": True, "response": letters})
 
     def _reply(self, session, payload):
-        """The response the app would give: the JSON as ``jsonify`` writes it, the security
-        headers of every response, and ``Vary: Cookie`` (the session was read)."""
-        from werkzeug.wrappers import Response
-
-        response = Response(json.dumps(payload, separators=(",", ":"), sort_keys=True) + "\n",
-                            mimetype="application/json")
+        """The response the app would give, as a WSGI callable: the JSON as ``jsonify``
+        writes it, the security headers of every response, and ``Vary: Cookie`` (the session
+        was read)."""
+        body = (json.dumps(payload, separators=(",", ":"), sort_keys=True) + "\n").encode()
+        headers = {"Content-Type": "application/json", "Content-Length": str(len(body))}
         nonce = []
 
         def csp_nonce():
@@ -218,9 +217,14 @@ class AnswerFastPath:
                 nonce.append(secrets.token_urlsafe(16))
             return nonce[0]
 
-        self.app.extensions["security_headers"](response.headers, csp_nonce)
-        response.vary.add("Cookie")
-        return response
+        self.app.extensions["security_headers"](headers, csp_nonce)
+        headers["Vary"] = "Cookie"
+
+        def reply(_environ, start_response):
+            start_response("200 OK", list(headers.items()))
+            return [body]
+
+        return reply
 
 
 def register(app):
