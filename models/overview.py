@@ -231,49 +231,44 @@ _DONE_INCLUDED = tuple(s for s in INCLUDED if s in _DONE)
 
 
 def _value(key, cycle, region_side):
-    """The SQL value a row is sorted by: a correlated sum over the roll-up (``region_side``:
-    the rows of ``Administration``) or over the institution's tallies (rows of
-    ``Institution``); None for the name."""
+    """The SQL value a row is sorted by: one correlated subquery over the row's own tally rows
+    (one index range: the roll-up's rows of (cycle, administration) for a region, the
+    enrollment tally's of (cycle, institution) for an institution), or None for the name."""
     zero = literal_column("0")
-
-    def summed(states):
-        if cycle is None:
-            return zero
-        if region_side:
-            return select(func.coalesce(func.sum(RegionTally.count), 0)).where(
-                RegionTally.cycle_id == cycle.id,
-                RegionTally.administration_id == Administration.id,
-                RegionTally.measure.in_(states)).scalar_subquery()
-        return select(func.coalesce(func.sum(EnrollmentTally.count), 0)).where(
-            EnrollmentTally.cycle_id == cycle.id,
-            EnrollmentTally.institution_id == Institution.id,
-            EnrollmentTally.state.in_(states)).scalar_subquery()
-
     if key == "name":
         return None
+    if region_side:
+        count, measure = RegionTally.count, RegionTally.measure
+        own = RegionTally.administration_id == Administration.id
+        of_cycle = RegionTally.cycle_id == (cycle.id if cycle is not None else None)
+    else:
+        count, measure = EnrollmentTally.count, EnrollmentTally.state
+        own = EnrollmentTally.institution_id == Institution.id
+        of_cycle = EnrollmentTally.cycle_id == (cycle.id if cycle is not None else None)
+
+    def among(states):
+        return func.sum(case((measure.in_(states), count), else_=0))
+
     if key == "roster":
         if region_side:
             return select(func.coalesce(func.sum(RegionTally.count), 0)).where(
-                RegionTally.cycle_id == NO_CYCLE,
-                RegionTally.administration_id == Administration.id,
+                RegionTally.cycle_id == NO_CYCLE, own,
                 RegionTally.measure == ROSTER).scalar_subquery()
         return select(func.coalesce(func.sum(RosterTally.count), 0)).where(
             RosterTally.institution_id == Institution.id).scalar_subquery()
-    if key == "exempted":
-        if cycle is None:
-            return zero
-        if region_side:
-            return summed((EXEMPTED,))
+    if cycle is None:
+        return null() if key == "rate" else zero
+    if key == "exempted" and not region_side:
         return select(func.coalesce(func.sum(ExemptionTally.count), 0)).where(
             ExemptionTally.cycle_id == cycle.id,
             ExemptionTally.institution_id == Institution.id).scalar_subquery()
     if key == "rate":
-        if cycle is None:
-            return null()
-        included = summed(INCLUDED)
-        return case((included > 0, cast(summed(_DONE_INCLUDED), Float) / included),
-                    else_=null())
-    return summed(_STATES_OF[key])
+        included = among(INCLUDED)
+        value = case((included > 0, cast(among(_DONE_INCLUDED), Float) / included),
+                     else_=null())
+    else:
+        value = func.coalesce(among((EXEMPTED,) if key == "exempted" else _STATES_OF[key]), 0)
+    return select(value).where(of_cycle, own).scalar_subquery()
 
 
 def _listing(actor, cycle, region, key=None):
@@ -320,7 +315,8 @@ def page_of(actor, cycle, region, key="rate", descending=False, page=0, page_siz
     if key is not None and key not in SORT_KEYS:
         key = "rate"
     listing = _listing(actor, cycle, region, key)
-    count = db.session.execute(select(func.count()).select_from(listing)).scalar()
+    count = db.session.execute(select(func.count()).select_from(
+        _listing(actor, cycle, region))).scalar()
     query = select(listing.c.kind, listing.c.id, listing.c.name).order_by(
         *_ordered(listing, key, descending))
     if page_size:

@@ -627,20 +627,31 @@ def test_furthest_behind_is_ordered_and_limited_in_sql(province):
     assert [r.name for r in overview.furthest_behind(operator, cycle)] == ["演示省卫生健康委员会"]
 
 
-def test_two_opposite_transfers_at_once_do_not_deadlock(province):
-    """The tally rows are written in one fixed order: a move A → B and one B → A committing at
-    the same time wait for each other instead of deadlocking (PostgreSQL locks the rows, SQLite
-    the whole database; each transaction pauses after its first tally row so that the two
-    overlap). Both moves land and the tallies equal a recount."""
+@pytest.mark.parametrize("apart", [False, True], ids=["same-city", "other-city"])
+def test_two_opposite_transfers_at_once_do_not_deadlock(province, apart):
+    """The tally rows are written in one fixed order (the roll-up per region, then the
+    institutions' rows): a move A → B and one B → A committing at the same time wait for each
+    other instead of deadlocking (PostgreSQL locks the rows, SQLite the whole database; each
+    transaction pauses after its first tally row so that the two overlap). A and B in one
+    city (a city's own hospital and one of its districts': one roll-up row changes; the pause
+    after the first roster row), or in two cities (the roll-up rows of both chains change; the
+    pause after the first roll-up row). Both moves land and the
+    tallies and the roll-up equal a recount."""
     import threading
     import time
 
     from sqlalchemy import event
     from sqlalchemy.orm import Session
 
-    first, second = db.session.query(Institution).filter(
-        Institution.id.in_(db.session.query(Physician.institution_id))).order_by(
-        Institution.id).limit(2).all()
+    staffed = db.session.query(Institution).filter(
+        Institution.id.in_(db.session.query(Physician.institution_id))).order_by(Institution.id)
+    if apart:
+        first = staffed.first()
+        city = "/".join(first.admin_path.strip("/").split("/")[:2])
+        second = staffed.filter(~Institution.admin_path.like(f"/{city}/%")).first()
+    else:
+        first, second = staffed.limit(2).all()
+    assert second is not None and first.id != second.id
     movers = [db.session.query(Physician.id).filter_by(institution_id=i.id).first()[0]
               for i in (first, second)]
     targets = [second.id, first.id]
@@ -649,7 +660,8 @@ def test_two_opposite_transfers_at_once_do_not_deadlock(province):
     paused = set()
 
     def pause(conn, cursor, statement, parameters, context, executemany):
-        if "roster_tally" in statement and threading.get_ident() not in paused:
+        first_row = "region_tally" if apart else "roster_tally"
+        if first_row in statement and threading.get_ident() not in paused:
             paused.add(threading.get_ident())
             time.sleep(0.5)
 
