@@ -409,6 +409,26 @@ def _compared(runs, before):
         lines.append(f"| {key} | " + " | ".join(cell(old[n], key) for n in sizes) + " | "
                      + " | ".join(cell(new[n], key) for n in sizes)
                      + f" | {ratio(old, key):.2f} | {ratio(new, key):.2f} |")
+    lines += ["", "Median ms, wall / CPU (less swayed by the other sessions' load than the p95 "
+              "of 30 samples); the ratio is the CPU median of the largest size over the "
+              "smallest's.", "",
+              "| page | " + " | ".join(f"before {n:,}" for n in sizes) + " | "
+              + " | ".join(f"after {n:,}" for n in sizes)
+              + " | CPU ratio before | CPU ratio after |",
+              "|---|" + "---|" * (2 * len(sizes) + 2)]
+
+    def median(run, key):
+        page = run["pages"][key]
+        return f"{page['median_ms']:.1f} / {page['cpu']['median_ms']:.1f}"
+
+    def median_ratio(group, key):
+        first, last = group[sizes[0]], group[sizes[-1]]
+        return last["pages"][key]["cpu"]["median_ms"] / first["pages"][key]["cpu"]["median_ms"]
+
+    for key in runs[0]["pages"]:
+        lines.append(f"| {key} | " + " | ".join(median(old[n], key) for n in sizes) + " | "
+                     + " | ".join(median(new[n], key) for n in sizes)
+                     + f" | {median_ratio(old, key):.2f} | {median_ratio(new, key):.2f} |")
     lines += ["", "Load average at the end of each size, before: " + "; ".join(
         f"{r['size']:,}: {tuple(round(x, 1) for x in r['load_average'])}" for r in before)
         + "; after: " + "; ".join(
