@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -94,6 +95,64 @@ def _build(app, size, enrolled, log):
     db.session.commit()
     analyze()
     log(f"built in {time.perf_counter() - started:.1f} s ({included:,} enrollments added)")
+
+
+def _upgrade(app, log):
+    """A database kept from an earlier run, brought to this code's schema (and analysed)."""
+    from alembic.migration import MigrationContext
+    from flask_migrate import upgrade
+
+    from app.extensions import analyze, db
+
+    with db.engine.connect() as conn:
+        before = MigrationContext.configure(conn).get_current_revision()
+    upgrade()
+    with db.engine.connect() as conn:
+        after = MigrationContext.configure(conn).get_current_revision()
+    if after != before:
+        analyze()
+        log(f"upgraded {before} -> {after}")
+
+
+SNAPSHOT_SHARE = 10  # one attempt in SNAPSHOT_SHARE has snapshots, SNAPSHOTS_EACH of them
+SNAPSHOTS_EACH = 6
+
+
+def _snapshots(app, log):
+    """监考管理's data, once per database: one attempt in SNAPSHOT_SHARE has SNAPSHOTS_EACH
+    checked snapshots (similarities and flags spread by the attempt's id, one shared stored
+    file), its figures stored as commands.proctoring keeps them."""
+    from sqlalchemy import func, select, text
+
+    from app.extensions import analyze, db
+    from models import Snapshot, StoredFile
+    from models.proctoring import store_figures
+
+    if db.session.scalar(select(func.count(Snapshot.id))):
+        return
+    started = time.perf_counter()
+    stored = StoredFile(storage_name="bench-snapshot", original_name="snapshot.jpg",
+                        content_type="image/jpeg", size=1, sha256="0" * 64, purpose="snapshot")
+    db.session.add(stored)
+    db.session.flush()
+    now = datetime.datetime.now()
+    for number in range(SNAPSHOTS_EACH):
+        db.session.execute(text(
+            "INSERT INTO snapshot (attempt_id, file_id, taken_at, kind, similarity, faces, "
+            "no_face, multiple_faces, looking_away, low_similarity, checked_at, suspected) "
+            "SELECT id, :file, :now, 'interval', "
+            "CASE WHEN (id + :n) % 17 = 0 THEN NULL ELSE ((id * 7 + :n * 13) % 100) / 100.0 END, "
+            "CASE WHEN (id + :n) % 17 = 0 THEN 0 WHEN (id + :n) % 29 = 0 THEN 2 ELSE 1 END, "
+            "(id + :n) % 17 = 0, (id + :n) % 29 = 0, (id + :n) % 11 = 0, "
+            "(id * 7 + :n * 13) % 100 < 40, :now, false "
+            "FROM exam_attempt WHERE id % :share = 0"),
+            {"file": stored.id, "now": now, "n": number, "share": SNAPSHOT_SHARE})
+    attempts = db.session.scalars(select(Snapshot.attempt_id).distinct()).all()
+    store_figures(db.session, attempts, chunk=2000)
+    db.session.commit()
+    analyze()
+    log(f"{len(attempts) * SNAPSHOTS_EACH:,} snapshots of {len(attempts):,} attempts added in "
+        f"{time.perf_counter() - started:.1f} s")
 
 
 def _prepare(app, log):
@@ -213,6 +272,10 @@ def run_worker(args):
         build_s = time.perf_counter() - started
     else:
         log(f"reusing {path}")
+        with app.app_context():
+            _upgrade(app, log)
+    with app.app_context():
+        _snapshots(app, log)
     busiest, waiting, pages = _pages(app)
     with app.app_context():
         counts = {
@@ -242,15 +305,17 @@ def run_worker(args):
         client = clients[account]
         for _ in range(args.warmup):
             client.get(url)
-        samples = []
+        samples, cpu = [], []
         for _ in range(args.repeat):
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             response = client.get(url)
             samples.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.process_time() - started_cpu) * 1000)
             assert response.status_code == 200
-        results[key] = {**_summary(samples), "url": url, "account": account}
+        results[key] = {**_summary(samples), "cpu_median_ms": round(statistics.median(cpu), 1),
+                        "url": url, "account": account, "load_average": os.getloadavg()}
         log(f"{key:22} median {results[key]['median_ms']:7.1f} ms  p95 "
-            f"{results[key]['p95_ms']:7.1f} ms")
+            f"{results[key]['p95_ms']:7.1f} ms  cpu {results[key]['cpu_median_ms']:7.1f} ms")
     for key, account, _pw, url, _must in pages:
         results[key]["sql"] = _capture(app, clients[account], url)
     Path(args.result_file).write_text(json.dumps({

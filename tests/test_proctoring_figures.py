@@ -157,3 +157,34 @@ def test_the_department_is_searched_as_one_types_in_scope(as_role, sitting):
         "/proctoring/?department=无此科室").get_data(as_text=True)
     # The physician reads no department list here.
     assert physician.get("/proctoring/related/department?q=").status_code in (302, 403)
+
+
+def test_a_broad_scope_reads_the_same_rows_by_the_risk_index(as_role, sitting):
+    """Past the list's cap the scope is asked per attempt (EXISTS) so the risk index leads:
+    the same rows in the same order, under every filter."""
+    from models import AppUser
+    from security import scope
+    from views.proctoring import rows_query
+
+    physician = as_role("physician")
+    attempt_id = started(physician, sitting.id)
+    base = db.session.get(ExamAttempt, attempt_id)
+    for number, risk, lowest in ((2, 500.0, 0.2), (3, 1.0, 0.99), (4, 40.0, 0.6)):
+        db.session.add(ExamAttempt(paper_id=base.paper_id, enrollment_id=base.enrollment_id,
+                                   number=number, started_at=base.started_at, question_ids=[],
+                                   option_orders={}, proctor_risk=risk, proctor_lowest=lowest))
+    db.session.commit()
+    mine = _enrollment().physician
+    for username in ("NX1008611", "NX1008622"):
+        actor = scope.actor_for(db.session.scalars(db.select(AppUser).where(
+            AppUser.username == username)).one())
+        for args in ({}, {"similarity_below": "70"}, {"name": mine.name[:1]},
+                     {"department": mine.department.name}, {"department": "无此科室"},
+                     {"status": "clear"}, {"paper": str(base.paper_id)}):
+            narrow = [row.ExamAttempt.id for row in db.session.execute(
+                rows_query(actor, args))]
+            broad = [row.ExamAttempt.id for row in db.session.execute(
+                rows_query(actor, args, broad=True))]
+            assert narrow == broad, (username, args)
+            if username == "NX1008611" and not args:
+                assert len(narrow) == 4 and narrow[0] != attempt_id

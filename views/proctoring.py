@@ -36,17 +36,42 @@ from views.exports import start_export
 PAGE_SIZE = 20
 
 
-def rows_query(actor, args):
+def rows_query(actor, args, broad=False):
     """The attempts the actor may read, filtered and ordered by their stored risk (most
     suspicious first; ``ExamAttempt.proctor_risk``, kept by commands.proctoring), with their
-    case's state."""
+    case's state.
+
+    ``broad`` (a scope with more attempts than one may page through): the reader's scope and
+    the physician's filters are asked per attempt (EXISTS on its enrollment), so the database
+    walks the risk index and stops after a page; otherwise the enrollments in scope lead and
+    their few attempts are sorted."""
     state = func.coalesce(ProctorCase.state, CASE_STATE.CLEAR)
     query = (select(ExamAttempt, state.label("state"))
-             .join(Enrollment, Enrollment.id == ExamAttempt.enrollment_id)
              .outerjoin(ProctorCase, ProctorCase.attempt_id == ExamAttempt.id))
     # An attempt is read by whoever reads its enrollment (scope's ExamAttempt rule), asked here
-    # of the enrollment already joined.
-    query = query.where(scope.condition(Enrollment, actor, scope.READ))
+    # of its enrollment.
+    conditions = [scope.condition(Enrollment, actor, scope.READ)]
+    name = (args.get("name") or "").strip()
+    department = (args.get("department") or "").strip()
+    if department:
+        # 科室 by name, as 报名进度 (a province has a 内科 in every hospital); the attempts
+        # are scoped already.
+        conditions.append(Physician.department_id.in_(
+            select(Department.id).where(Department.name == department)))
+    if name:
+        conditions.append(Physician.name.contains(name))
+    if broad:
+        reader = select(Enrollment.id).where(Enrollment.id == ExamAttempt.enrollment_id)
+        if name or department:
+            reader = reader.join(Physician, Physician.id == Enrollment.physician_id)
+        query = query.where(reader.where(*conditions).exists())
+    else:
+        query = query.join(Enrollment, Enrollment.id == ExamAttempt.enrollment_id)
+        if name or department:
+            # The physician is joined only to filter on them (a row's own physician is
+            # loaded for the page below).
+            query = query.join(Physician, Physician.id == Enrollment.physician_id)
+        query = query.where(*conditions)
     below = args.get("similarity_below", "").strip()
     if below:
         try:
@@ -60,19 +85,6 @@ def rows_query(actor, args):
         query = query.where(state == status)
     if (args.get("paper") or "").isdigit():
         query = query.where(ExamAttempt.paper_id == int(args["paper"]))
-    name = (args.get("name") or "").strip()
-    department = (args.get("department") or "").strip()
-    if name or department:
-        # The physician is joined only to filter on them (a row's own physician is loaded
-        # for the page below): not one more lookup for every attempt of the province.
-        query = query.join(Physician, Physician.id == Enrollment.physician_id)
-    if department:
-        # 科室 by name, as 报名进度 (a province has a 内科 in every hospital); the attempts
-        # are scoped already.
-        query = query.where(Physician.department_id.in_(
-            select(Department.id).where(Department.name == department)))
-    if name:
-        query = query.where(Physician.name.contains(name))
     return query.order_by(ExamAttempt.proctor_risk.desc(), ExamAttempt.id.desc())
 
 
@@ -152,6 +164,7 @@ class ProctoringView(BaseView):
         total = db.session.scalar(select(func.count()).select_from(ids.subquery()))
         if total > LIST_CAP:
             total, capped = LIST_CAP, True
+            query = rows_query(actor, request.args, broad=True)
         rows = db.session.execute(_page_loads(query).limit(PAGE_SIZE)
                                   .offset((page - 1) * PAGE_SIZE)).all()
         figures = attempt_figures(db.session, [row.ExamAttempt.id for row in rows])
