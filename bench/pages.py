@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -94,6 +95,144 @@ def _build(app, size, enrolled, log):
     db.session.commit()
     analyze()
     log(f"built in {time.perf_counter() - started:.1f} s ({included:,} enrollments added)")
+
+
+def _upgrade(app, log):
+    """A database kept from an earlier run, brought to this code's schema (and analysed)."""
+    from alembic.migration import MigrationContext
+    from flask_migrate import upgrade
+
+    from app.extensions import analyze, db
+
+    with db.engine.connect() as conn:
+        before = MigrationContext.configure(conn).get_current_revision()
+    upgrade()
+    with db.engine.connect() as conn:
+        after = MigrationContext.configure(conn).get_current_revision()
+    if after != before:
+        analyze()
+        log(f"upgraded {before} -> {after}")
+
+
+SNAPSHOT_SHARE = 10  # one attempt in SNAPSHOT_SHARE has snapshots, SNAPSHOTS_EACH of them
+SNAPSHOTS_EACH = 6
+
+
+def _snapshots(app, log):
+    """监考管理's data, once per database: one attempt in SNAPSHOT_SHARE has SNAPSHOTS_EACH
+    checked snapshots (similarities and flags spread by the attempt's id, one shared stored
+    file), its figures stored as commands.proctoring keeps them."""
+    from sqlalchemy import func, select, text
+
+    from app.extensions import analyze, db
+    from models import Snapshot, StoredFile
+    from models.proctoring import store_figures
+
+    if db.session.scalar(select(func.count(Snapshot.id))):
+        return
+    started = time.perf_counter()
+    stored = StoredFile(storage_name="bench-snapshot", original_name="snapshot.jpg",
+                        content_type="image/jpeg", size=1, sha256="0" * 64, purpose="snapshot")
+    db.session.add(stored)
+    db.session.flush()
+    now = datetime.datetime.now()
+    for number in range(SNAPSHOTS_EACH):
+        db.session.execute(text(
+            "INSERT INTO snapshot (attempt_id, file_id, taken_at, kind, similarity, faces, "
+            "no_face, multiple_faces, looking_away, low_similarity, checked_at, suspected) "
+            "SELECT id, :file, :now, 'interval', "
+            "CASE WHEN (id + :n) % 17 = 0 THEN NULL ELSE ((id * 7 + :n * 13) % 100) / 100.0 END, "
+            "CASE WHEN (id + :n) % 17 = 0 THEN 0 WHEN (id + :n) % 29 = 0 THEN 2 ELSE 1 END, "
+            "(id + :n) % 17 = 0, (id + :n) % 29 = 0, (id + :n) % 11 = 0, "
+            "(id * 7 + :n * 13) % 100 < 40, :now, false "
+            "FROM exam_attempt WHERE id % :share = 0"),
+            {"file": stored.id, "now": now, "n": number, "share": SNAPSHOT_SHARE})
+    attempts = db.session.scalars(select(Snapshot.attempt_id).distinct()).all()
+    store_figures(db.session, attempts, chunk=2000)
+    db.session.commit()
+    analyze()
+    log(f"{len(attempts) * SNAPSHOTS_EACH:,} snapshots of {len(attempts):,} attempts added in "
+        f"{time.perf_counter() - started:.1f} s")
+
+
+def _postgres_url(base_url, size):
+    """The database ``pages_<size>`` on the server of ``base_url`` (created when missing)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(base_url)
+    name = f"pages_{size}"
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                            {"n": name}).scalar():
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def _load_postgres(app, sqlite_path, log):
+    """The SQLite database of the same size (built, upgraded and given its snapshots by the
+    SQLite run) copied into PostgreSQL: the schema by the migrations, every row by COPY (foreign
+    keys checked by the SQLite run already), the sequences moved past the ids, ANALYZE."""
+    import csv
+    import io
+    import sqlite3
+
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    from app.extensions import analyze, db
+
+    started = time.perf_counter()
+    upgrade()
+    source = sqlite3.connect(str(sqlite_path))
+    tables = [row[0] for row in source.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+        "AND name != 'alembic_version' ORDER BY name")]
+    raw = db.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("SET session_replication_role = replica")
+        cursor.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) +
+                       " RESTART IDENTITY CASCADE")
+        rows_total = 0
+        for table in tables:
+            cursor.execute("SELECT column_name FROM information_schema.columns "
+                           "WHERE table_name = %s", (table,))
+            target = {row[0] for row in cursor.fetchall()}
+            columns = [row[1] for row in source.execute(f'PRAGMA table_info("{table}")')
+                       if row[1] in target]
+            select = source.execute(
+                "SELECT " + ", ".join(f'"{c}"' for c in columns) + f' FROM "{table}"')
+            while True:
+                chunk = select.fetchmany(50000)
+                if not chunk:
+                    break
+                buffer = io.StringIO()
+                writer = csv.writer(buffer)
+                for row in chunk:
+                    writer.writerow(["\\N" if value is None else
+                                     ("\\x" + value.hex() if isinstance(value, bytes) else value)
+                                     for value in row])
+                buffer.seek(0)
+                cursor.copy_expert(
+                    f'COPY "{table}" (' + ", ".join(f'"{c}"' for c in columns) +
+                    ") FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer)
+                rows_total += len(chunk)
+            if "id" in columns:
+                cursor.execute(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
+                               f'coalesce(max(id), 1)) FROM "{table}" '
+                               f"WHERE pg_get_serial_sequence('\"{table}\"', 'id') IS NOT NULL")
+        cursor.execute("SET session_replication_role = DEFAULT")
+        raw.commit()
+    finally:
+        raw.close()
+        source.close()
+    db.session.execute(text("SELECT 1"))
+    analyze()
+    log(f"copied {rows_total:,} rows of {len(tables)} tables from {sqlite_path.name} in "
+        f"{time.perf_counter() - started:.1f} s")
 
 
 def _prepare(app, log):
@@ -177,8 +316,12 @@ def _capture(app, client, url):
     if selects:
         slowest = max(selects, key=lambda r: r["ms"])
         with engine.connect() as conn:
-            plan = [" ".join(str(c) for c in row[1:]) for row in conn.exec_driver_sql(
-                "EXPLAIN QUERY PLAN " + slowest["sql"], slowest["params"] or ())]
+            if engine.dialect.name == "postgresql":
+                plan = [row[0] for row in conn.exec_driver_sql(
+                    "EXPLAIN (ANALYZE, BUFFERS) " + slowest["sql"], slowest["params"] or ())]
+            else:
+                plan = [" ".join(str(c) for c in row[1:]) for row in conn.exec_driver_sql(
+                    "EXPLAIN QUERY PLAN " + slowest["sql"], slowest["params"] or ())]
         slowest = {"sql": slowest["sql"][:1500], "ms": round(slowest["ms"], 2),
                    "params": str(slowest["params"])[:300], "plan": plan}
     else:
@@ -200,8 +343,27 @@ def run_worker(args):
     workdir = Path(tempfile.mkdtemp(prefix=f"dingkao-bench-pages-{size}-"))
     log = lambda message: print(f"  [{size:,}] {message}", flush=True)  # noqa: E731
     fresh = not path.exists()
-    app = _app(f"sqlite:///{path}", workdir)
     build_s = None
+    if args.postgres:
+        if fresh:
+            raise SystemExit(f"no {path}: run the SQLite mode first (the same data is copied)")
+        url = _postgres_url(args.postgres, size)
+        app = _app(url, workdir)
+        with app.app_context():
+            from sqlalchemy import inspect as sa_inspect
+
+            loaded = sa_inspect(db.engine).has_table("physician") and db.session.scalar(
+                select(func.count(Physician.id)))
+            db.session.remove()
+            if not loaded:
+                started = time.perf_counter()
+                _load_postgres(app, path, log)
+                build_s = time.perf_counter() - started
+            else:
+                _upgrade(app, log)
+        fresh = False
+    else:
+        app = _app(f"sqlite:///{path}", workdir)
     if fresh:
         started = time.perf_counter()
         with app.app_context():
@@ -211,8 +373,12 @@ def run_worker(args):
                 path.unlink(missing_ok=True)
                 raise
         build_s = time.perf_counter() - started
-    else:
+    elif not args.postgres:
         log(f"reusing {path}")
+        with app.app_context():
+            _upgrade(app, log)
+    with app.app_context():
+        _snapshots(app, log)
     busiest, waiting, pages = _pages(app)
     with app.app_context():
         counts = {
@@ -222,6 +388,7 @@ def run_worker(args):
             "attempts": db.session.scalar(select(func.count(ExamAttempt.id))),
             "busiest_institution": busiest, "busiest_waiting": waiting,
             "file_mb": round(path.stat().st_size / 1e6),
+            "backend": db.engine.dialect.name,
         }
         db.session.remove()
     log(f"data: {counts}")
@@ -242,15 +409,17 @@ def run_worker(args):
         client = clients[account]
         for _ in range(args.warmup):
             client.get(url)
-        samples = []
+        samples, cpu = [], []
         for _ in range(args.repeat):
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             response = client.get(url)
             samples.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.process_time() - started_cpu) * 1000)
             assert response.status_code == 200
-        results[key] = {**_summary(samples), "url": url, "account": account}
+        results[key] = {**_summary(samples), "cpu_median_ms": round(statistics.median(cpu), 1),
+                        "url": url, "account": account, "load_average": os.getloadavg()}
         log(f"{key:22} median {results[key]['median_ms']:7.1f} ms  p95 "
-            f"{results[key]['p95_ms']:7.1f} ms")
+            f"{results[key]['p95_ms']:7.1f} ms  cpu {results[key]['cpu_median_ms']:7.1f} ms")
     for key, account, _pw, url, _must in pages:
         results[key]["sql"] = _capture(app, clients[account], url)
     Path(args.result_file).write_text(json.dumps({
@@ -291,7 +460,8 @@ def _markdown(report):
     small, large = str(min(sizes)), str(max(sizes))
     runs = report["runs"]
     lines = [f"# Lists at province scale — {report['date']}", "",
-             "In-process (Flask test client), SQLite, `gc.freeze()` after start-up; "
+             f"In-process (Flask test client), {report['backend']}, `gc.freeze()` after "
+             "start-up; "
              f"{report['repeat']} timed requests after {report['warmup']} warm-ups per page. "
              f"Targets: p95 ≤ {TARGET_P95_MS:.0f} ms at the largest size and ≤ "
              f"{TARGET_RATIO:.0f}× the smallest size's median.", "",
@@ -336,7 +506,11 @@ def main():
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "dingkao-pages"))
     parser.add_argument("--output-dir", default=str(ROOT / "bench" / "results"))
-    parser.add_argument("--suffix", default="sqlite")
+    parser.add_argument("--suffix")
+    parser.add_argument("--postgres", nargs="?", const=os.environ.get("TEST_DATABASE_URL"),
+                        help="a PostgreSQL server's URL (default TEST_DATABASE_URL, as set by "
+                             "scripts/with-postgres.sh): each size's SQLite data copied into "
+                             "its database pages_<size>, then the same pages")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--result-file", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -349,13 +523,15 @@ def main():
         subprocess.run([sys.executable, __file__, "--worker", str(size), "--result-file",
                         str(out), "--enrolled", str(args.enrolled), "--repeat",
                         str(args.repeat), "--warmup", str(args.warmup), "--data-dir",
-                        args.data_dir], check=True, cwd=ROOT)
+                        args.data_dir] + (["--postgres", args.postgres] if args.postgres else []),
+                       check=True, cwd=ROOT)
         runs[str(size)] = json.loads(out.read_text())
         out.unlink()
     date = datetime.date.today().isoformat()
     report = {"date": date, "sizes": sizes, "repeat": args.repeat, "warmup": args.warmup,
+              "backend": "PostgreSQL" if args.postgres else "SQLite",
               "enrolled": args.enrolled, "machine": _machine(), "runs": runs}
-    name = f"pages-{date}-{args.suffix}"
+    name = f"pages-{date}-{args.suffix or ('postgresql' if args.postgres else 'sqlite')}"
     output = Path(args.output_dir)
     (output / f"{name}.json").write_text(json.dumps(report, ensure_ascii=False, indent=1,
                                                     default=str))

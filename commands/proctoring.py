@@ -32,7 +32,7 @@ from models import workflow
 from models.audit import record as audit
 from models.base import Refused
 from models.exam import ATTEMPT_STATE
-from models.proctoring import CASE_STATE, SNAPSHOT_KIND, VERIFY_REASON
+from models.proctoring import CASE_STATE, SNAPSHOT_KIND, VERIFY_REASON, store_figures
 from security import scope
 
 
@@ -212,6 +212,9 @@ def take_snapshot(actor, attempt_id, device, upload, kind=SNAPSHOT_KIND.INTERVAL
     snapshot = Snapshot(attempt_id=attempt.id, file=stored, taken_at=now, kind=kind)
     db.session.add(snapshot)
     db.session.flush()
+    # Not checked yet: the attempt's figures (risk, lowest similarity) do not move until the
+    # job stores its result (store_check), so no lock on the attempt here, on the exam's
+    # busiest path.
     return snapshot
 
 
@@ -242,6 +245,7 @@ def record_page_event(actor, attempt_id, device, event, now=None):
     table = ProctorCase.__table__
     db.session.execute(update(table).where(table.c.id == case.id)
                        .values({column: table.c[column] + 1}))
+    store_figures(db.session, [attempt.id])
     return case
 
 
@@ -282,13 +286,22 @@ def store_check(snapshot_id, check, now=None):
     runs twice changes nothing)."""
     from app.facecheck import AWAY, LOW, MULTIPLE, NO_FACE
 
+    attempt_id = db.session.scalar(select(Snapshot.attempt_id).where(Snapshot.id == snapshot_id))
+    if attempt_id is None:
+        return 0
+    # The attempt first (as every writer of its snapshots and events does), so two results of
+    # the same attempt stored at once each count the other's in the attempt's figures.
+    lock(db.session.get(ExamAttempt, attempt_id))
     table = Snapshot.__table__
-    return db.session.execute(update(table).where(
+    stored = db.session.execute(update(table).where(
         table.c.id == snapshot_id, table.c.checked_at.is_(None)).values(
         faces=check.faces, yaw=check.yaw, pitch=check.pitch, similarity=check.similarity,
         no_face=NO_FACE in check.flags, multiple_faces=MULTIPLE in check.flags,
         looking_away=AWAY in check.flags, low_similarity=LOW in check.flags,
         checked_at=now or datetime.datetime.now())).rowcount
+    if stored:
+        store_figures(db.session, [attempt_id])
+    return stored
 
 
 def unchecked_snapshots(older_than=None, limit=5000):
@@ -403,6 +416,9 @@ def purge_snapshots(today=None, limit=2000):
     from models import Institution
     from models.audit import record_many
 
+    # The attempts' figures follow their snapshots (locked first, like every other writer).
+    attempts = sorted({row.attempt_id for row in rows})
+    lock(*db.session.scalars(select(ExamAttempt).where(ExamAttempt.id.in_(attempts))).all())
     files = db.session.scalars(select(StoredFile).where(
         StoredFile.id.in_([row.file_id for row in rows]))).all()
     institutions = {i.id: i for i in db.session.scalars(select(Institution).where(
@@ -412,6 +428,7 @@ def purge_snapshots(today=None, limit=2000):
         path = current_app.config["UPLOAD_DIR"] / stored.storage_name
         path.unlink(missing_ok=True)
         db.session.delete(stored)
+    store_figures(db.session, attempts)
     record_many([{"entity": "snapshot", "entity_id": row.id, "action": "purge",
                   "institution": institutions.get(row.institution_id),
                   "reason": f"retention {current_app.config['SNAPSHOT_RETENTION_DAYS']} days "

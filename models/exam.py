@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -178,8 +179,14 @@ class ExamAttempt(Model):
     score = Column(Integer)
     passed = Column(Boolean)
     face_verified = Column(Boolean, nullable=False, default=False)
+    # 监考管理's order and filter (models.proctoring.risk_of over the attempt's snapshots and
+    # page events; the lowest similarity), kept by commands.proctoring in the same transaction
+    # as every face-check result, page event and purge of the attempt.
+    proctor_risk = Column(Float, nullable=False, default=0, server_default="0")
+    proctor_lowest = Column(Float)
 
-    __table_args__ = (Index("ix_exam_attempt_state_deadline", "state", "deadline"),)
+    __table_args__ = (Index("ix_exam_attempt_state_deadline", "state", "deadline"),
+                      Index("ix_exam_attempt_proctor_risk", "proctor_risk", "id"))
 
     @property
     def state_label(self):

@@ -146,3 +146,77 @@ class ProctorCase(Model):
     @property
     def state_label(self):
         return CASE_STATE.label(self.state)
+
+
+# --- 监考管理's figures ------------------------------------------------------------------------
+
+FLAG_COUNTS = ("no_face", "multiple_faces", "looking_away", "low_similarity")
+
+
+def risk_of(lowest, multiple_faces=0, no_face=0, low_similarity=0, looking_away=0,
+            camera_stopped=0, page_hidden=0):
+    """监考管理's order, most suspicious first: the lowest similarity (none checked counts as a
+    match), then the flags and the page's events, weighted."""
+    return ((1 - (1 if lowest is None else lowest)) * 100 + 20 * (multiple_faces or 0)
+            + 10 * (no_face or 0) + 5 * (low_similarity or 0) + 3 * (looking_away or 0)
+            + 10 * (camera_stopped or 0) + 2 * (page_hidden or 0))
+
+
+def attempt_figures(session, attempt_ids):
+    """{attempt id: its snapshots' figures (shots, checked, lowest, median, one count per flag),
+    its case's page events and state, its risk} for the given attempts: two queries on the
+    attempts' own rows (a page of the list, a chunk of an export, a refresh)."""
+    import statistics
+
+    from sqlalchemy import func, select
+
+    ids = sorted(set(attempt_ids))
+    if not ids:
+        return {}
+    figures = {i: {"shots": 0, "checked": 0, "lowest": None, "median": None,
+                   **{flag: 0 for flag in FLAG_COUNTS}, "page_hidden": 0, "camera_stopped": 0,
+                   "state": CASE_STATE.CLEAR} for i in ids}
+    similarities = {}
+    for row in session.execute(select(
+            Snapshot.attempt_id, Snapshot.checked_at, Snapshot.similarity,
+            *(getattr(Snapshot, flag) for flag in FLAG_COUNTS)).where(
+            Snapshot.attempt_id.in_(ids))):
+        found = figures[row.attempt_id]
+        found["shots"] += 1
+        found["checked"] += row.checked_at is not None
+        for flag in FLAG_COUNTS:
+            found[flag] += bool(getattr(row, flag))
+        if row.similarity is not None:
+            similarities.setdefault(row.attempt_id, []).append(row.similarity)
+    for attempt_id, values in similarities.items():
+        figures[attempt_id]["lowest"] = min(values)
+        figures[attempt_id]["median"] = statistics.median(values)
+    for attempt_id, hidden, stopped, state in session.execute(select(
+            ProctorCase.attempt_id, ProctorCase.page_hidden, ProctorCase.camera_stopped,
+            ProctorCase.state).where(ProctorCase.attempt_id.in_(ids))):
+        figures[attempt_id].update(page_hidden=hidden, camera_stopped=stopped, state=state)
+    for found in figures.values():
+        found["risk"] = risk_of(found["lowest"], found["multiple_faces"], found["no_face"],
+                                found["low_similarity"], found["looking_away"],
+                                found["camera_stopped"], found["page_hidden"])
+    return figures
+
+
+def store_figures(session, attempt_ids, chunk=500):
+    """Recompute and store the attempts' ``proctor_risk`` and ``proctor_lowest`` (the caller
+    holds their locks: ``commands.proctoring`` locks the attempt before it changes a snapshot
+    or a page event)."""
+    from sqlalchemy import bindparam, update
+
+    from models.exam import ExamAttempt
+
+    ids = sorted(set(attempt_ids))
+    table = ExamAttempt.__table__
+    statement = update(table).where(table.c.id == bindparam("attempt")).values(
+        proctor_risk=bindparam("risk"), proctor_lowest=bindparam("lowest"))
+    for start in range(0, len(ids), chunk):
+        figures = attempt_figures(session, ids[start:start + chunk])
+        session.execute(statement, [
+            {"attempt": attempt_id, "risk": found["risk"], "lowest": found["lowest"]}
+            for attempt_id, found in figures.items()])
+    return len(ids)

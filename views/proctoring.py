@@ -5,12 +5,12 @@ the snapshots; 【标记疑似】 (the institution), 撤销标记 (the administr
 不认定 (the province). Scoped like everything else: another tenant's attempt is a 404."""
 from urllib.parse import urlencode
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, flash, jsonify, redirect, request, url_for
 from flask_appbuilder import BaseView, expose
-from flask_appbuilder.security.decorators import has_access
+from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from app import storage
@@ -26,58 +26,52 @@ from models import (
     ProctorCase,
     Snapshot,
 )
-from models.proctoring import CASE_STATE
+from models.proctoring import CASE_STATE, attempt_figures
 from models.reports import PROCTORING
 from security import scope
-from views.base import LIST_CAP
+from views.base import LIST_CAP, RELATED_MATCHES
 from views.base import attempt as run
 from views.exports import start_export
 
 PAGE_SIZE = 20
 
 
-def _count(column):
-    return func.coalesce(func.sum(case((column.is_(True), 1), else_=0)), 0)
+def rows_query(actor, args, broad=False):
+    """The attempts the actor may read, filtered and ordered by their stored risk (most
+    suspicious first; ``ExamAttempt.proctor_risk``, kept by commands.proctoring), with their
+    case's state.
 
-
-def _figures():
-    """Every attempt with its snapshots' figures, its case's state and its risk score (a select
-    to narrow down: by the reader's scope on the list, by the exported ids in an export)."""
-    shots = select(
-        Snapshot.attempt_id.label("attempt_id"),
-        func.count(Snapshot.id).label("shots"),
-        func.count(Snapshot.checked_at).label("checked"),
-        func.min(Snapshot.similarity).label("lowest"),
-        _count(Snapshot.no_face).label("no_face"),
-        _count(Snapshot.multiple_faces).label("multiple_faces"),
-        _count(Snapshot.looking_away).label("looking_away"),
-        _count(Snapshot.low_similarity).label("low_similarity"),
-    ).group_by(Snapshot.attempt_id).subquery()
+    ``broad`` (a scope with more attempts than one may page through): the reader's scope and
+    the physician's filters are asked per attempt (EXISTS on its enrollment), so the database
+    walks the risk index and stops after a page; otherwise the enrollments in scope lead and
+    their few attempts are sorted."""
     state = func.coalesce(ProctorCase.state, CASE_STATE.CLEAR)
-    risk = ((1 - func.coalesce(shots.c.lowest, 1)) * 100
-            + 20 * func.coalesce(shots.c.multiple_faces, 0)
-            + 10 * func.coalesce(shots.c.no_face, 0)
-            + 5 * func.coalesce(shots.c.low_similarity, 0)
-            + 3 * func.coalesce(shots.c.looking_away, 0)
-            + 10 * func.coalesce(ProctorCase.camera_stopped, 0)
-            + 2 * func.coalesce(ProctorCase.page_hidden, 0))
-    query = (select(ExamAttempt, shots.c.shots, shots.c.checked, shots.c.lowest,
-                    shots.c.no_face, shots.c.multiple_faces, shots.c.looking_away,
-                    shots.c.low_similarity, state.label("state"), ProctorCase.page_hidden,
-                    ProctorCase.camera_stopped, risk.label("risk"))
-             .join(Enrollment, Enrollment.id == ExamAttempt.enrollment_id)
-             .outerjoin(shots, shots.c.attempt_id == ExamAttempt.id)
+    query = (select(ExamAttempt, state.label("state"))
              .outerjoin(ProctorCase, ProctorCase.attempt_id == ExamAttempt.id))
-    return query, shots, state, risk
-
-
-def rows_query(actor, args):
-    """The attempts the actor may read, with their snapshots' figures, filtered and ordered by
-    risk (most suspicious first)."""
-    query, shots, state, risk = _figures()
     # An attempt is read by whoever reads its enrollment (scope's ExamAttempt rule), asked here
-    # of the enrollment already joined.
-    query = query.where(scope.condition(Enrollment, actor, scope.READ))
+    # of its enrollment.
+    conditions = [scope.condition(Enrollment, actor, scope.READ)]
+    name = (args.get("name") or "").strip()
+    department = (args.get("department") or "").strip()
+    if department:
+        # 科室 by name, as 报名进度 (a province has a 内科 in every hospital); the attempts
+        # are scoped already.
+        conditions.append(Physician.department_id.in_(
+            select(Department.id).where(Department.name == department)))
+    if name:
+        conditions.append(Physician.name.contains(name))
+    if broad:
+        reader = select(Enrollment.id).where(Enrollment.id == ExamAttempt.enrollment_id)
+        if name or department:
+            reader = reader.join(Physician, Physician.id == Enrollment.physician_id)
+        query = query.where(reader.where(*conditions).exists())
+    else:
+        query = query.join(Enrollment, Enrollment.id == ExamAttempt.enrollment_id)
+        if name or department:
+            # The physician is joined only to filter on them (a row's own physician is
+            # loaded for the page below).
+            query = query.join(Physician, Physician.id == Enrollment.physician_id)
+        query = query.where(*conditions)
     below = args.get("similarity_below", "").strip()
     if below:
         try:
@@ -85,22 +79,13 @@ def rows_query(actor, args):
         except ValueError:
             percent = None
         if percent is not None:
-            query = query.where(shots.c.lowest < percent / 100)
+            query = query.where(ExamAttempt.proctor_lowest < percent / 100)
     status = args.get("status")
     if status in CASE_STATE:
         query = query.where(state == status)
     if (args.get("paper") or "").isdigit():
         query = query.where(ExamAttempt.paper_id == int(args["paper"]))
-    name = (args.get("name") or "").strip()
-    if name or (args.get("department") or "").isdigit():
-        # The physician is joined only to filter on them (a row's own physician is loaded
-        # for the page below): not one more lookup for every attempt of the province.
-        query = query.join(Physician, Physician.id == Enrollment.physician_id)
-    if (args.get("department") or "").isdigit():
-        query = query.where(Physician.department_id == int(args["department"]))
-    if name:
-        query = query.where(Physician.name.contains(name))
-    return query.order_by(risk.desc(), ExamAttempt.id.desc())
+    return query.order_by(ExamAttempt.proctor_risk.desc(), ExamAttempt.id.desc())
 
 
 def _page_loads(query):
@@ -112,47 +97,36 @@ def _page_loads(query):
         enrollment.selectinload(Enrollment.institution), selectinload(ExamAttempt.paper))
 
 
-def _medians(attempt_ids, session=None):
-    values = {}
-    for attempt_id, similarity in (session or db.session).execute(
-            select(Snapshot.attempt_id, Snapshot.similarity).where(
-                Snapshot.attempt_id.in_(attempt_ids), Snapshot.similarity.is_not(None))):
-        values.setdefault(attempt_id, []).append(similarity)
-    return {attempt_id: proctoring.summary(found)[1] for attempt_id, found in values.items()}
-
-
 def export_rows(session, id_select, labels, chunk=2000):
-    """导出 of 监考管理: one row per attempt of ``id_select``, riskiest first, read in chunks."""
+    """导出 of 监考管理: one row per attempt of ``id_select``, riskiest first, read in chunks
+    (each chunk's figures read from its own attempts' snapshots)."""
     from sqlalchemy.orm import aliased
 
     from models import Institution
 
-    query, shots, state, risk = _figures()
     department, institution = aliased(Department), aliased(Institution)
-    statement = (query.with_only_columns(
+    statement = (select(
         ExamAttempt.id, Physician.name, Physician.id_number, institution.name, department.name,
-        Paper.name, ExamAttempt.started_at, shots.c.shots, shots.c.checked, shots.c.lowest,
-        shots.c.no_face, shots.c.multiple_faces, shots.c.looking_away, shots.c.low_similarity,
-        state, ProctorCase.page_hidden, ProctorCase.camera_stopped)
+        Paper.name, ExamAttempt.started_at)
+        .join(Enrollment, Enrollment.id == ExamAttempt.enrollment_id)
         .join(Physician, Physician.id == Enrollment.physician_id)
         .join(institution, institution.id == Enrollment.institution_id)
         .outerjoin(department, department.id == Physician.department_id)
         .join(Paper, Paper.id == ExamAttempt.paper_id)
         .where(ExamAttempt.id.in_(id_select))
-        .order_by(risk.desc(), ExamAttempt.id.desc()))
+        .order_by(ExamAttempt.proctor_risk.desc(), ExamAttempt.id.desc()))
     index = 0
     result = session.execute(statement.execution_options(yield_per=chunk))
     for part in result.partitions(chunk):
-        medians = _medians([row[0] for row in part], session)
-        for row in part:
-            (attempt_id, name, number, institution_name, department_name, paper, started,
-             shots, checked, lowest, no_face, several, away, low, state, hidden,
-             stopped) = row
+        figures = attempt_figures(session, [row[0] for row in part])
+        for attempt_id, name, number, institution_name, department_name, paper, started in part:
+            found = figures[attempt_id]
             index += 1
             yield [index, name, number, institution_name, department_name or "", paper, started,
-                   shots or 0, checked or 0, _hundred(lowest), _hundred(medians.get(attempt_id)),
-                   no_face or 0, several or 0, away or 0, low or 0, hidden or 0, stopped or 0,
-                   labels(CASE_STATE, state)]
+                   found["shots"], found["checked"], _hundred(found["lowest"]),
+                   _hundred(found["median"]), found["no_face"], found["multiple_faces"],
+                   found["looking_away"], found["low_similarity"], found["page_hidden"],
+                   found["camera_stopped"], labels(CASE_STATE, found["state"])]
 
 
 def _hundred(value):
@@ -190,19 +164,18 @@ class ProctoringView(BaseView):
         total = db.session.scalar(select(func.count()).select_from(ids.subquery()))
         if total > LIST_CAP:
             total, capped = LIST_CAP, True
+            query = rows_query(actor, request.args, broad=True)
         rows = db.session.execute(_page_loads(query).limit(PAGE_SIZE)
                                   .offset((page - 1) * PAGE_SIZE)).all()
-        medians = _medians([row.ExamAttempt.id for row in rows])
+        figures = attempt_figures(db.session, [row.ExamAttempt.id for row in rows])
         papers = db.session.scalars(select(Paper).where(Paper.is_mock.is_(False))
                                     .order_by(Paper.id)).all()
-        departments = scope.restrict(db.session.query(Department), Department, actor) \
-            .order_by(Department.name).limit(500).all()
         return self.render_template(
-            "proctoring/list.html", rows=rows, medians=medians, percent=_percent, total=total,
+            "proctoring/list.html", rows=rows, figures=figures, percent=_percent, total=total,
             page=page, pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1), args=request.args,
             base_query="".join(f"{urlencode({k: v})}&" for k, v in request.args.items()
                                if k != "page"),
-            papers=papers, departments=departments, states=CASE_STATE,
+            papers=papers, states=CASE_STATE,
             filter_keys=PROCTORING.keys,
             cap_notice=_("More than %(cap)s records match: only the first %(cap)s can be "
                          "paged through. Please narrow the list with the search conditions.",
@@ -226,13 +199,29 @@ class ProctoringView(BaseView):
         if (values.get("paper") or "").isdigit():
             paper = db.session.get(Paper, int(values["paper"]))
             values["paper"] = paper.name if paper else values["paper"]
-        if (values.get("department") or "").isdigit():
-            found = scope.restrict(db.session.query(Department), Department).filter(
-                Department.id == int(values["department"])).first()
-            values["department"] = found.name if found else values["department"]
         if values.get("similarity_below"):
             values["similarity_below"] += "%"
         return _("; ").join(f"{labels[key]} {values[key]}" for key in labels if key in values)
+
+    @expose("/related/department")
+    @has_access
+    @permission_name("index")
+    def related_department(self):
+        """科室 searched as one types (views/static/related_search.js): ``?q=`` up to
+        RELATED_MATCHES names of the departments the reader may see containing q, ``?id=`` the
+        one chosen; JSON ``[{"id", "text"}]``, the name being what the filter compares."""
+        self._staff()
+        query = scope.restrict(select(Department.name).distinct(), Department)
+        chosen = request.args.get("id")
+        if chosen is not None:
+            query = query.where(Department.name == chosen)
+        else:
+            words = (request.args.get("q") or "").strip()[:64]
+            if words:
+                query = query.where(Department.name.contains(words, autoescape=True))
+            query = query.order_by(Department.name)
+        names = db.session.scalars(query.limit(RELATED_MATCHES)).all()
+        return jsonify([{"id": name, "text": name} for name in names])
 
     @expose("/attempt/<int:attempt_id>")
     @has_access
