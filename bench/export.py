@@ -27,8 +27,9 @@ time (``time.process_time``) of the export itself (inside the job function; the 
 run beside it), the process's RSS before it and its peak (``ru_maxrss``), rows, file size, the
 progress reports and their largest gap (target ≤ 5 % of the rows). Each written file is
 checked: its data rows (counted from the sheet's XML) equal SQL's count, and the job's file is
-opened with openpyxl (read-only) for its first line, header, masked ID numbers and dates. ``--profile`` runs one more job under cProfile
-and keeps the top functions. Results: bench/results/export-<date>[-<suffix>].md and .json.
+opened with openpyxl (read-only) for its first line, header, masked ID numbers and dates.
+``--profile`` runs one more job under cProfile and keeps the top functions. Results:
+bench/results/export-<date>[-<suffix>].md and .json.
 """
 import argparse
 import datetime
