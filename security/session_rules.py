@@ -65,14 +65,29 @@ def is_live(user_id, session_id=None):
     session_id = session_id or session.get(SESSION_ID)
     if not session_id:
         return False
-    key = _PREFIX + session_id
-    pipe = _redis().pipeline(transaction=False)  # one round trip; no MULTI/EXEC needed
-    pipe.get(key)
-    pipe.expire(key, _idle_seconds())
-    # Renewed to the full idle time, so it outlives every live session of the account.
-    pipe.expire(_ACCOUNT_PREFIX + str(user_id), _idle_seconds())
-    owner = pipe.execute()[0]
+    owner = _live_script()(keys=[_PREFIX + session_id, _ACCOUNT_PREFIX + str(user_id)],
+                           args=[_idle_seconds()])
     return owner is not None and owner.decode() == str(user_id)
+
+
+# One round trip and one command (every request asks it): the session's owner, and both the
+# session and the account's list of sessions renewed to the full idle time (the list so that it
+# outlives every live session of the account).
+_LIVE = """
+local owner = redis.call('GET', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return owner
+"""
+_live_scripts = {}
+
+
+def _live_script():
+    redis = _redis()
+    known = _live_scripts.get(id(redis))
+    if known is None or known[0] is not redis:
+        known = _live_scripts[id(redis)] = (redis, redis.register_script(_LIVE))
+    return known[1]
 
 
 def end():

@@ -129,3 +129,36 @@ def test_a_body_the_layer_does_not_take_reaches_the_view_intact(as_role, reached
     refused = _post(doctor, attempt, 999999, "A", token)
     assert refused.status_code == 400 and refused.get_json()["ok"] is False
     assert len(reached_app) == 2
+
+
+def test_the_prepared_statement_sends_what_sqlalchemy_would(province):
+    """``commands.exam._Prepared`` runs the guarded upsert as its SQL text with the bind
+    processors applied by hand: the driver must get the very SQL and parameters that
+    SQLAlchemy itself sends for the statement (dates formatted the same, or a deadline
+    compared as text on SQLite would be wrong)."""
+    import datetime
+
+    from sqlalchemy import event
+
+    from commands import exam as taking
+
+    sent = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        sent.append((statement, parameters))
+
+    params = {"attempt_id": 987654, "question_id": 2, "response": "AC", "flagged": True,
+              "now": datetime.datetime(2026, 11, 27, 8, 1, 2, 345), "device": "d",
+              "user_id": 3}
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        for keep_flag in (True, False):
+            statement = taking._guarded_upsert(db.engine.dialect.name, keep_flag)
+            with db.engine.begin() as connection:
+                assert connection.execute(statement, params).rowcount == 0
+            with db.engine.begin() as connection:
+                prepared = taking._Prepared(statement, db.engine.dialect)
+                assert prepared.run(connection, params) == 0  # no such attempt
+            assert sent[-1] == sent[-2]
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
