@@ -271,6 +271,38 @@ def _value(key, cycle, region_side):
     return select(value).where(of_cycle, own).scalar_subquery()
 
 
+def _institution_values(key, cycle, path):
+    """(institution_id, value) of the institutions attached to ``path``, in one grouped pass
+    over their tally rows (a district may hold a thousand institutions: one pass, not a
+    subquery per institution); no row: nothing counted (the caller reads it as 0, or no rate)."""
+    here = select(Institution.id).where(Institution.admin_path == path)
+    if key == "roster":
+        return select(RosterTally.institution_id.label("institution_id"),
+                      RosterTally.count.label("value")).where(
+            RosterTally.institution_id.in_(here)).subquery()
+    cycle_id = cycle.id if cycle is not None else None
+    if key == "exempted":
+        return select(ExemptionTally.institution_id.label("institution_id"),
+                      ExemptionTally.count.label("value")).where(
+            ExemptionTally.cycle_id == cycle_id, ExemptionTally.institution_id.in_(here)
+        ).subquery()
+
+    def among(states):
+        return func.sum(case((EnrollmentTally.state.in_(states), EnrollmentTally.count),
+                             else_=0))
+
+    if key == "rate":
+        included = among(INCLUDED)
+        value = case((included > 0, cast(among(_DONE_INCLUDED), Float) / included),
+                     else_=null())
+    else:
+        value = among(_STATES_OF[key])
+    return (select(EnrollmentTally.institution_id.label("institution_id"), value.label("value"))
+            .where(EnrollmentTally.cycle_id == cycle_id,
+                   EnrollmentTally.institution_id.in_(here))
+            .group_by(EnrollmentTally.institution_id).subquery())
+
+
 def _listing(actor, cycle, region, key=None):
     """The rows below ``region`` as one SELECT of (kind, id, name, value): the regions directly
     below (kind 0) and the institutions attached to it (kind 1), within the actor's scope;
@@ -287,7 +319,10 @@ def _listing(actor, cycle, region, key=None):
     institutions = select(literal_column("1").label("kind"), Institution.id.label("id"),
                           Institution.name.label("name"))
     if key not in (None, "name"):
-        institutions = institutions.add_columns(_value(key, cycle, False).label("value"))
+        values = _institution_values(key, cycle, region.path)
+        value = values.c.value if key == "rate" else func.coalesce(values.c.value, 0)
+        institutions = institutions.add_columns(value.label("value")).outerjoin(
+            values, values.c.institution_id == Institution.id)
     institutions = institutions.where(scope.condition(Institution, actor)).where(
         Institution.admin_path == region.path)
     return union_all(regions, institutions).subquery()
