@@ -24,7 +24,10 @@ and every progress report is recorded: the largest gap in rows (as % of the tota
 and in seconds, and the rows per second.
 
 Each size runs in its own child process (``--worker``) so neither warms the other. Results:
-a table on stdout and bench/results/overview-<date>[-<backend>].md and .json.
+a table on stdout and bench/results/overview-<date>[-<backend>].md and .json (``--name`` for
+another name). ``--before RUN.json``: the results of the earlier code on the same data, run just
+before, are set beside this run's (p95 wall and CPU, the CPU ratio); ``--from-json`` writes the
+report of a finished run again (e.g. with ``--before``) without running anything.
 """
 import argparse
 import datetime
@@ -342,6 +345,13 @@ def main():
                         help="where the SQLite databases are kept between runs")
     parser.add_argument("--rebuild", action="store_true", help="build the data afresh")
     parser.add_argument("--tag", default="", help="appended to the results' file name")
+    parser.add_argument("--name", default=None,
+                        help="the results' file name without suffix (instead of the default)")
+    parser.add_argument("--before", default=None,
+                        help="the .json of a run of the earlier code on the same data, just "
+                             "before this one: the report sets the two side by side")
+    parser.add_argument("--from-json", default=None,
+                        help="no run: write the report of the runs in this .json (with --before)")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--result-file", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -349,8 +359,8 @@ def main():
         return run_worker(args)
 
     sizes = [int(s) for s in args.sizes.split(",")]
-    runs = []
-    for size in sizes:
+    runs = json.loads(Path(args.from_json).read_text()) if args.from_json else []
+    for size in sizes if not args.from_json else ():
         with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
             result_file = handle.name
         command = [sys.executable, __file__, "--worker", str(size), "--result-file",
@@ -364,16 +374,69 @@ def main():
         subprocess.run(command, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
         runs.append(json.loads(Path(result_file).read_text()))
         os.unlink(result_file)
-    report = _report(runs)
+    before = json.loads(Path(args.before).read_text()) if args.before else None
+    report = _report(runs, before)
     print(report)
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"overview-{datetime.date.today()}-{runs[0]['backend']}{args.tag}"
+    stem = args.name or f"overview-{datetime.date.today()}-{runs[0]['backend']}{args.tag}"
     (out / f"{stem}.md").write_text(report)
     (out / f"{stem}.json").write_text(json.dumps(runs, ensure_ascii=False, indent=1))
 
 
-def _report(runs):
+def _compared(runs, before):
+    """Lines setting a run of the earlier code (``before``, same data, just before) beside
+    this one: p95 wall and CPU at each size, and the CPU p95 ratio largest/smallest."""
+    sizes = [r["size"] for r in runs]
+    old = {r["size"]: r for r in before}
+    lines = ["## Before (the code without the roll-up) and after, on the same data", "",
+             "p95 ms, wall / CPU (this process), each size; the ratio is the CPU p95 of the "
+             "largest size over the smallest's.", "",
+             "| page | " + " | ".join(f"before {n:,}" for n in sizes) + " | "
+             + " | ".join(f"after {n:,}" for n in sizes) + " | CPU ratio before | CPU ratio after |",
+             "|---|" + "---|" * (2 * len(sizes) + 2)]
+
+    def cell(run, key):
+        page = run["pages"][key]
+        return f"{page['p95_ms']:.1f} / {page['cpu']['p95_ms']:.1f}"
+
+    def ratio(group, key):
+        first, last = group[sizes[0]], group[sizes[-1]]
+        return last["pages"][key]["cpu"]["p95_ms"] / first["pages"][key]["cpu"]["p95_ms"]
+
+    new = {r["size"]: r for r in runs}
+    for key in runs[0]["pages"]:
+        lines.append(f"| {key} | " + " | ".join(cell(old[n], key) for n in sizes) + " | "
+                     + " | ".join(cell(new[n], key) for n in sizes)
+                     + f" | {ratio(old, key):.2f} | {ratio(new, key):.2f} |")
+    lines += ["", "Median ms, wall / CPU (less swayed by the other sessions' load than the p95 "
+              "of 30 samples); the ratio is the CPU median of the largest size over the "
+              "smallest's.", "",
+              "| page | " + " | ".join(f"before {n:,}" for n in sizes) + " | "
+              + " | ".join(f"after {n:,}" for n in sizes)
+              + " | CPU ratio before | CPU ratio after |",
+              "|---|" + "---|" * (2 * len(sizes) + 2)]
+
+    def median(run, key):
+        page = run["pages"][key]
+        return f"{page['median_ms']:.1f} / {page['cpu']['median_ms']:.1f}"
+
+    def median_ratio(group, key):
+        first, last = group[sizes[0]], group[sizes[-1]]
+        return last["pages"][key]["cpu"]["median_ms"] / first["pages"][key]["cpu"]["median_ms"]
+
+    for key in runs[0]["pages"]:
+        lines.append(f"| {key} | " + " | ".join(median(old[n], key) for n in sizes) + " | "
+                     + " | ".join(median(new[n], key) for n in sizes)
+                     + f" | {median_ratio(old, key):.2f} | {median_ratio(new, key):.2f} |")
+    lines += ["", "Load average at the end of each size, before: " + "; ".join(
+        f"{r['size']:,}: {tuple(round(x, 1) for x in r['load_average'])}" for r in before)
+        + "; after: " + "; ".join(
+        f"{r['size']:,}: {tuple(round(x, 1) for x in r['load_average'])}" for r in runs), ""]
+    return lines
+
+
+def _report(runs, before=None):
     small, large = runs[0], runs[-1]
     lines = [f"# 周期总进度 and administration home — {runs[0]['backend']}", "",
              f"{platform.platform()}, Python {platform.python_version()}, "
@@ -402,6 +465,8 @@ def _report(runs):
         f"{ {k: round(v, 1) for k, v in r['timings'].items()} } s)" for r in runs), ""]
     lines += ["The start-up objects were frozen out of the garbage collector (gc.freeze()) before "
               "timing.", ""]
+    if before:
+        lines += _compared(runs, before)
     lines += ["## Query plans", "",
               f"The slowest statements of one request of each page at {large['size']:,} "
               "(EXPLAIN QUERY PLAN on SQLite, EXPLAIN (ANALYZE, BUFFERS) on PostgreSQL):", ""]

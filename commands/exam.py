@@ -156,7 +156,7 @@ def _upsert_answer(attempt_id, question_id, letters, flagged, now):
 
 
 def save_answer_if_open(user_id, attempt_id, device, question_id, letters, flagged=None,
-                        now=None):
+                        now=None, engine=None):
     """Exam day's hot path (``views.exam_answer``): the answer of a response already
     validated, written by ONE statement only where ``save_answer``'s rules hold — the attempt
     is open, answered from ``device``, before its deadline, and belongs to the physician of
@@ -164,8 +164,9 @@ def save_answer_if_open(user_id, attempt_id, device, question_id, letters, flagg
     On PostgreSQL the attempt's row is share-locked, so a hand-in (``submit`` locks it for
     update) waits for the saves in flight and a save that comes after the hand-in writes
     nothing. Its own transaction, on a connection of its own (the ORM session is not needed
-    for one statement). False when nothing was written: the caller asks ``save_answer`` why."""
-    engine = db.engine
+    for one statement). False when nothing was written: the caller asks ``save_answer`` why.
+    ``engine``: the app's (``db.engine``, the default), given by a caller that keeps it."""
+    engine = engine or db.engine
     statement = _guarded_upserts.get((engine.dialect.name, flagged is None))
     if statement is None:
         statement = _guarded_upsert(engine.dialect.name, flagged is None)
@@ -180,11 +181,11 @@ def save_answer_if_open(user_id, attempt_id, device, question_id, letters, flagg
 _guarded_upserts = {}
 
 
-def attempt_questions(attempt_id):
+def attempt_questions(attempt_id, engine=None):
     """The hot path's read of an attempt's questions: {question id: (type, options)}, or None
     when there is no such attempt. On a connection of its own, like the save, so the request's
     ORM session opens no transaction (the checked view it may fall through to starts clean)."""
-    with db.engine.connect() as connection:
+    with (engine or db.engine).connect() as connection:
         question_ids = connection.scalar(
             select(ExamAttempt.question_ids).where(ExamAttempt.id == attempt_id))
         if question_ids is None:

@@ -38,4 +38,5 @@ from models.certificate import Certificate  # noqa: F401
 from models.reports import ExportJob  # noqa: F401
 from models import workflow  # noqa: F401,E402  (registers the state machine guard)
 # After the workflow: its tally rows are written first at a commit, then these (lock order).
-from models.tally import ExemptionTally, RosterTally  # noqa: F401,E402
+# The roll-up per region (RegionTally) is written before all of them (its hook is inserted first).
+from models.tally import ExemptionTally, RegionTally, RosterTally  # noqa: F401,E402

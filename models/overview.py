@@ -6,18 +6,21 @@ attached to it directly (a district's institutions, a city's own hospitals). Eac
 the physicians on the roster, those included in the cycle, submitted, at each review stage,
 待测评, 合格, 不合格 and 免考, and the completion rate.
 
-Every count is read from a tally: ``EnrollmentTally`` (kept by the state machine: at most
-institutions × states rows), ``RosterTally`` and ``ExemptionTally`` (kept by the session hook of
-``models.tally``); the rows are summed per region in SQL by the institutions' ``admin_path``.
-Nothing here reads one row per physician or enrollment, so a province of 330,000 physicians
-costs about what a district does."""
+Every count is read from a tally: a region's row from the roll-up per region (``RegionTally``:
+a few rows per region and state, whatever the region's size), an institution's from its own
+tallies (``EnrollmentTally``, kept by the state machine; ``RosterTally`` and ``ExemptionTally``,
+kept by the session hook of ``models.tally``, which keeps the roll-up too). The rows are sorted
+and paged in SQL (``page_of``) and only the page's rows are read in full, so neither a province
+of 330,000 physicians nor a district of a thousand institutions costs much more than a small
+district."""
 from dataclasses import dataclass, field
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Float, cast, case, func, null, select, union_all
+from sqlalchemy import Float, cast, case, func, literal_column, null, select, union_all
 
 from app.extensions import db
 from models import Administration, Cycle, EnrollmentTally, ExemptionTally, Institution, RosterTally
+from models.tally import EXEMPTED, NO_CYCLE, ROSTER, RegionTally
 from models import workflow
 from models.enrollment import ENROLLMENT_STATE as S
 from security import scope
@@ -112,9 +115,11 @@ class RegionRow:
 @dataclass
 class Overview:
     region: object  # the Administration whose regions are listed; None: every province
-    rows: list
+    rows: list  # the page shown, in the order chosen
     total: RegionRow
     trail: list  # the administrations from the user's own down to ``region``
+    row_count: int = 0  # rows on every page
+    page: int = 0  # the page shown (0-based)
 
 
 def regions_of(actor):
@@ -125,9 +130,11 @@ def regions_of(actor):
     return None
 
 
-def overview(actor, cycle, region_id=None):
-    """周期总进度 of ``cycle`` for ``actor`` at ``region_id`` (their own region by default);
-    a region outside the actor's subtree is a 404."""
+def overview(actor, cycle, region_id=None, key="rate", descending=False, page=0,
+             page_size=None):
+    """周期总进度 of ``cycle`` for ``actor`` at ``region_id`` (their own region by default),
+    ordered by ``key``, the page ``page`` of ``page_size`` rows (None: all); a region outside
+    the actor's subtree is a 404."""
     if actor.kind not in (scope.ADMINISTRATION, scope.ALL):
         from flask import abort
 
@@ -135,9 +142,9 @@ def overview(actor, cycle, region_id=None):
     top = regions_of(actor)
     region = top if region_id is None else scope.require(actor, scope.READ, Administration,
                                                          region_id)
-    rows, total = region_rows(actor, cycle, region)
-    trail = _trail(top, region)
-    return Overview(region=region, rows=rows, total=total, trail=trail)
+    rows, count, page = page_of(actor, cycle, region, key, descending, page, page_size)
+    return Overview(region=region, rows=rows, total=total_of(actor, cycle, region),
+                    trail=_trail(top, region), row_count=count, page=page)
 
 
 def _trail(top, region):
@@ -172,91 +179,190 @@ def chosen_cycle(cycle_id=None):
     return cycle
 
 
-def region_rows(actor, cycle, region, states_only=False):
-    """(rows, total) below ``region`` (None: the top of the tree) for ``cycle``;
-    ``states_only``: the enrollment states alone (enough for the rates), without the roster
-    and the exemptions."""
-    path = region.path if region is not None else "/"
-    children = db.session.query(Administration.id, Administration.name, Administration.path)
-    if region is None:
-        children = children.filter(Administration.parent_id.is_(None))
-    else:
-        children = children.filter(Administration.parent_id == region.id)
-    rows = {}
-    by_path = {}
-    for admin_id, name, child_path in scope.restrict(children, Administration, actor).order_by(
-            Administration.id):
-        rows[("a", admin_id)] = RegionRow(name=name, administration_id=admin_id)
-        by_path[child_path] = ("a", admin_id)
-    if region is not None:
-        direct = scope.restrict(db.session.query(Institution.id, Institution.name),
-                                Institution, actor).filter(Institution.admin_path == path)
-        for inst_id, name in direct.order_by(Institution.id):
-            rows[("i", inst_id)] = RegionRow(name=name, institution_id=inst_id)
+def _region_rows(cycle, ids):
+    """{administration id: RegionRow} for ``ids``, from the roll-up (each region's whole
+    subtree): a few rows per region, whatever its size."""
+    rows = {admin_id: RegionRow(name="", administration_id=admin_id) for admin_id in ids}
+    if not rows:
+        return rows
+    cycles = [NO_CYCLE] + ([cycle.id] if cycle is not None else [])
+    for admin_id, cycle_id, measure, n in db.session.execute(
+            select(RegionTally.administration_id, RegionTally.cycle_id, RegionTally.measure,
+                   RegionTally.count)
+            .where(RegionTally.administration_id.in_(sorted(rows)),
+                   RegionTally.cycle_id.in_(cycles))):
+        row = rows[admin_id]
+        if measure == ROSTER:
+            row.roster += n
+        elif measure == EXEMPTED:
+            row.exempted += n
+        elif cycle_id != NO_CYCLE and n:
+            row.states[measure] = row.states.get(measure, 0) + n
+    return rows
 
-    def summed(build):
-        """Run ``build(key)`` — a query of (key, …) grouped by key, over the institutions
-        below ``path`` — twice: keyed by admin path for the regions below, by institution
-        id for the institutions attached here; yield (row, …) for each result.
 
-        (Two plain GROUP BYs rather than one over a CASE: PostgreSQL does not take a CASE
-        with bound parameters in the select list as the same expression in GROUP BY.)"""
-        below = build(Institution.admin_path).filter(
-            Institution.admin_path.like(f"{path}_%"))
-        for admin_path, *values in below:
-            # The child region is the first step of the path below ``path``.
-            step = admin_path[len(path):].split("/", 1)[0]
-            row = rows.get(by_path.get(f"{path}{step}/"))
-            if row is not None:
-                yield row, *values
-        if region is not None:
-            for inst_id, *values in build(Institution.id).filter(Institution.admin_path == path):
-                row = rows.get(("i", inst_id))
-                if row is not None:
-                    yield row, *values
-
+def _institution_rows(cycle, ids):
+    """{institution id: RegionRow} for ``ids``, from the institution-level tallies."""
+    rows = {inst_id: RegionRow(name="", institution_id=inst_id) for inst_id in ids}
+    if not rows:
+        return rows
+    ids = sorted(rows)
     if cycle is not None:
-        def tally(key):
-            return scope.restrict(
-                db.session.query(key, EnrollmentTally.state, func.sum(EnrollmentTally.count)),
-                EnrollmentTally, actor,
-            ).join(Institution, Institution.id == EnrollmentTally.institution_id).filter(
-                EnrollmentTally.cycle_id == cycle.id).group_by(key, EnrollmentTally.state)
-
-        for row, state, n in summed(tally):
+        for inst_id, state, n in db.session.execute(
+                select(EnrollmentTally.institution_id, EnrollmentTally.state,
+                       EnrollmentTally.count)
+                .where(EnrollmentTally.cycle_id == cycle.id,
+                       EnrollmentTally.institution_id.in_(ids))):
             if n:
-                row.states[state] = row.states.get(state, 0) + int(n)
+                rows[inst_id].states[state] = rows[inst_id].states.get(state, 0) + n
+        for inst_id, n in db.session.execute(
+                select(ExemptionTally.institution_id, ExemptionTally.count)
+                .where(ExemptionTally.cycle_id == cycle.id,
+                       ExemptionTally.institution_id.in_(ids))):
+            rows[inst_id].exempted += n
+    for inst_id, n in db.session.execute(
+            select(RosterTally.institution_id, RosterTally.count)
+            .where(RosterTally.institution_id.in_(ids))):
+        rows[inst_id].roster += n
+    return rows
 
-        # The approved exemptions, from their tally (kept with each decision).
-        def exempted(key):
-            return scope.restrict(
-                db.session.query(key, func.sum(ExemptionTally.count)), Institution, actor,
-            ).join(ExemptionTally, ExemptionTally.institution_id == Institution.id).filter(
-                ExemptionTally.cycle_id == cycle.id).group_by(key)
 
-        if not states_only:
-            for row, n in summed(exempted):
-                row.exempted += int(n or 0)
+_DONE_INCLUDED = tuple(s for s in INCLUDED if s in _DONE)
 
-    # The roster, from its tally (kept with each roster change): one row per institution.
-    def roster(key):
-        return scope.restrict(
-            db.session.query(key, func.sum(RosterTally.count)), Institution, actor,
-        ).join(RosterTally, RosterTally.institution_id == Institution.id).group_by(key)
 
-    if not states_only:
-        for row, n in summed(roster):
-            row.roster += int(n or 0)
+def _value(key, cycle, region_side):
+    """The SQL value a row is sorted by: one correlated subquery over the row's own tally rows
+    (one index range: the roll-up's rows of (cycle, administration) for a region, the
+    enrollment tally's of (cycle, institution) for an institution), or None for the name."""
+    zero = literal_column("0")
+    if key == "name":
+        return None
+    if region_side:
+        count, measure = RegionTally.count, RegionTally.measure
+        own = RegionTally.administration_id == Administration.id
+        of_cycle = RegionTally.cycle_id == (cycle.id if cycle is not None else None)
+    else:
+        count, measure = EnrollmentTally.count, EnrollmentTally.state
+        own = EnrollmentTally.institution_id == Institution.id
+        of_cycle = EnrollmentTally.cycle_id == (cycle.id if cycle is not None else None)
 
-    total = RegionRow(name=region.name if region is not None else "")
-    for row in rows.values():
+    def among(states):
+        return func.sum(case((measure.in_(states), count), else_=0))
+
+    if key == "roster":
+        if region_side:
+            return select(func.coalesce(func.sum(RegionTally.count), 0)).where(
+                RegionTally.cycle_id == NO_CYCLE, own,
+                RegionTally.measure == ROSTER).scalar_subquery()
+        return select(func.coalesce(func.sum(RosterTally.count), 0)).where(
+            RosterTally.institution_id == Institution.id).scalar_subquery()
+    if cycle is None:
+        return null() if key == "rate" else zero
+    if key == "exempted" and not region_side:
+        return select(func.coalesce(func.sum(ExemptionTally.count), 0)).where(
+            ExemptionTally.cycle_id == cycle.id,
+            ExemptionTally.institution_id == Institution.id).scalar_subquery()
+    if key == "rate":
+        included = among(INCLUDED)
+        value = case((included > 0, cast(among(_DONE_INCLUDED), Float) / included),
+                     else_=null())
+    else:
+        value = func.coalesce(among((EXEMPTED,) if key == "exempted" else _STATES_OF[key]), 0)
+    return select(value).where(of_cycle, own).scalar_subquery()
+
+
+def _listing(actor, cycle, region, key=None):
+    """The rows below ``region`` as one SELECT of (kind, id, name, value): the regions directly
+    below (kind 0) and the institutions attached to it (kind 1), within the actor's scope;
+    ``value`` is what ``key`` sorts by (None: no value, the natural order)."""
+    regions = select(literal_column("0").label("kind"), Administration.id.label("id"),
+                     Administration.name.label("name"))
+    if key not in (None, "name"):
+        regions = regions.add_columns(_value(key, cycle, True).label("value"))
+    regions = regions.where(scope.condition(Administration, actor)).where(
+        Administration.parent_id.is_(None) if region is None
+        else Administration.parent_id == region.id)
+    if region is None:
+        return regions.subquery()
+    institutions = select(literal_column("1").label("kind"), Institution.id.label("id"),
+                          Institution.name.label("name"))
+    if key not in (None, "name"):
+        institutions = institutions.add_columns(_value(key, cycle, False).label("value"))
+    institutions = institutions.where(scope.condition(Institution, actor)).where(
+        Institution.admin_path == region.path)
+    return union_all(regions, institutions).subquery()
+
+
+def _ordered(listing, key, descending):
+    """ORDER BY of ``sort_rows``: the column, rows without a rate last, ties in the natural
+    order (regions by id, then institutions by id), both ways."""
+    natural = (listing.c.kind, listing.c.id)
+    if key is None:
+        return natural
+    if key == "name":
+        name = listing.c.name
+        if db.session.get_bind().dialect.name == "postgresql":
+            name = name.collate("C")  # code point order, as Python compares
+        return (name.desc() if descending else name,) + natural
+    value = listing.c.value
+    return (value.is_(None), value.desc() if descending else value) + natural
+
+
+def page_of(actor, cycle, region, key="rate", descending=False, page=0, page_size=None):
+    """(rows of the page, number of rows, the page shown) below ``region``, ordered by ``key``
+    in SQL (ORDER BY … LIMIT … OFFSET): only the rows shown are read in full, so a district
+    of a thousand institutions costs a page of them. ``page_size`` None: every row."""
+    if key is not None and key not in SORT_KEYS:
+        key = "rate"
+    listing = _listing(actor, cycle, region, key)
+    count = db.session.execute(select(func.count()).select_from(
+        _listing(actor, cycle, region))).scalar()
+    query = select(listing.c.kind, listing.c.id, listing.c.name).order_by(
+        *_ordered(listing, key, descending))
+    if page_size:
+        pages = max(1, -(-count // page_size))
+        page = min(max(page, 0), pages - 1)
+        query = query.limit(page_size).offset(page * page_size)
+    else:
+        page = 0
+    chosen = db.session.execute(query).all()
+    regions = _region_rows(cycle, [i for kind, i, _name in chosen if kind == 0])
+    institutions = _institution_rows(cycle, [i for kind, i, _name in chosen if kind == 1])
+    rows = []
+    for kind, ident, name in chosen:
+        row = regions[ident] if kind == 0 else institutions[ident]
+        row.name = name
+        rows.append(row)
+    return rows, count, page
+
+
+def total_of(actor, cycle, region):
+    """The 合计 row below ``region``: the region's own roll-up (its whole subtree, which the
+    actor sees in full: ``region`` was required in scope), or for the top the sum of the
+    provinces the actor sees."""
+    if region is not None:
+        total = _region_rows(cycle, [region.id])[region.id]
+        total.administration_id = None
+        total.name = region.name
+        return total
+    total = RegionRow(name="")
+    ids = db.session.execute(select(Administration.id).where(
+        Administration.parent_id.is_(None), scope.condition(Administration, actor))).scalars()
+    for row in _region_rows(cycle, list(ids)).values():
         total.add(row)
-    return list(rows.values()), total
+    return total
+
+
+def region_rows(actor, cycle, region):
+    """(rows, total) below ``region`` (None: the top of the tree) for ``cycle``, every row in
+    the natural order (regions, then institutions, each by id)."""
+    rows, _count, _page = page_of(actor, cycle, region, key=None)
+    return rows, total_of(actor, cycle, region)
 
 
 def sort_rows(rows, key="rate", descending=False):
-    """Rows ordered by a column; rows without a rate (nobody included) go last. Each row's
-    value is computed once (a district may list a thousand institutions)."""
+    """Rows ordered by a column in Python (the page orders in SQL, ``page_of``; this is the
+    reference it must agree with): rows without a rate go last."""
     if key not in SORT_KEYS:
         key = "rate"
     if key == "name":
@@ -272,35 +378,33 @@ def furthest_behind(actor, cycle, limit=5):
     """The regions directly below the actor's (and the institutions attached to it) with the
     lowest completion rate, lowest first; those with nobody included are left out.
 
-    Computed in SQL (ORDER BY the rate … LIMIT): the enrollment tally summed per institution
-    path, then per child region, so only ``limit`` rows come back whatever the province's size."""
+    Computed in SQL (ORDER BY the rate … LIMIT): each region below from its roll-up, each
+    institution attached to the region from its tally, so only ``limit`` rows come back
+    whatever the province's size."""
     if cycle is None or actor.kind not in (scope.ADMINISTRATION, scope.ALL):
         return []
     region = regions_of(actor)
     path = region.path if region is not None else "/"
-    done = func.sum(case((EnrollmentTally.state.in_(workflow.DONE), EnrollmentTally.count),
-                         else_=0))
-    included = func.sum(case((EnrollmentTally.state.in_(INCLUDED), EnrollmentTally.count),
-                             else_=0))
-    # The tally per institution path below the region: at most (paths) rows.
-    per_path = scope.restrict(
-        select(Institution.admin_path.label("admin_path"), done.label("done"),
-               included.label("included"))
-        .join(Institution, Institution.id == EnrollmentTally.institution_id)
-        .where(EnrollmentTally.cycle_id == cycle.id,
-               Institution.admin_path.like(f"{path}%")),
-        Institution, actor).group_by(Institution.admin_path).subquery()
-    child = Administration.__table__.alias("child")
-    parent = (child.c.parent_id.is_(None) if region is None
-              else child.c.parent_id == region.id)
+    # The regions below: their roll-up rows (a few per region).
+    done = func.sum(case((RegionTally.measure.in_(_DONE_INCLUDED), RegionTally.count), else_=0))
+    included = func.sum(case((RegionTally.measure.in_(INCLUDED), RegionTally.count), else_=0))
     regions = (
-        select(child.c.id.label("administration_id"), null().label("institution_id"),
-               child.c.name.label("name"), func.sum(per_path.c.done).label("done"),
-               func.sum(per_path.c.included).label("included"))
-        .join(per_path, per_path.c.admin_path.like(child.c.path + "%"))
-        .where(parent).group_by(child.c.id, child.c.name))
+        select(Administration.id.label("administration_id"), null().label("institution_id"),
+               Administration.name.label("name"), done.label("done"),
+               included.label("included"))
+        .join(RegionTally, (RegionTally.administration_id == Administration.id)
+              & (RegionTally.cycle_id == cycle.id))
+        .where(scope.condition(Administration, actor),
+               Administration.parent_id.is_(None) if region is None
+               else Administration.parent_id == region.id)
+        .group_by(Administration.id, Administration.name))
     parts = [regions]
     if region is not None:
+        # The institutions attached to the region itself: their own tallies.
+        done = func.sum(case((EnrollmentTally.state.in_(_DONE_INCLUDED), EnrollmentTally.count),
+                             else_=0))
+        included = func.sum(case((EnrollmentTally.state.in_(INCLUDED), EnrollmentTally.count),
+                                 else_=0))
         direct = scope.restrict(
             select(null().label("administration_id"), Institution.id.label("institution_id"),
                    Institution.name.label("name"), done.label("done"),

@@ -10,6 +10,7 @@ time, a frozen header row with an auto-filter, column widths fitted to the conte
 dates, masked ID numbers, a Chinese sheet name, and user-entered text written as text (never a
 formula, a link or a number)."""
 import datetime
+import itertools
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -118,17 +119,22 @@ def register(kind):
 
 
 class Labels:
-    """Choice labels translated once per export, not once per cell."""
+    """Choice labels translated once per export, not once per cell: ``table(choice_set)`` is
+    a dict value -> label (None -> "") for a row loop to look up; calling the object looks up
+    one value (an unknown value is shown as it is)."""
 
     def __init__(self):
         self._cache = {}
 
-    def __call__(self, choice_set, value):
+    def table(self, choice_set):
         table = self._cache.get(id(choice_set))
         if table is None:
             table = self._cache[id(choice_set)] = {
-                v: str(label) for v, label in choice_set.options()}
-        return table.get(value, "" if value is None else value)
+                None: "", **{v: str(label) for v, label in choice_set.options()}}
+        return table
+
+    def __call__(self, choice_set, value):
+        return self.table(choice_set).get(value, value)
 
 
 # --- the workbook ----------------------------------------------------------------------------
@@ -157,6 +163,7 @@ def _width(value):
 
 
 PROGRESS_SECONDS = 2  # and, on a slow machine, at least every 2 s (checked every 500 rows)
+CLOCK_ROWS = 500
 
 
 def progress_steps(total):
@@ -166,9 +173,15 @@ def progress_steps(total):
 
 def write_workbook(path, kind, rows, heading, total=0, progress=None):
     """Write ``rows`` (lists of values in ``kind.columns`` order) to ``path``; returns the number
-    of rows. ``progress(done)`` is called at least every 5 % of ``total`` rows and at the end."""
+    of rows. ``progress(done)`` is called at least every 5 % of ``total`` rows (and every
+    ``PROGRESS_SECONDS`` on a slow machine) and at the end.
+
+    The rows go in blocks of at most ``CLOCK_ROWS``, each ending at the latest where the next
+    report is due, with the progress looked at between blocks, not per row; the first ``WIDTH_SAMPLE`` rows are also
+    measured for the column widths, the others only written."""
     columns = kind.columns
     book = xlsxwriter.Workbook(str(path), {"constant_memory": True, **SAFE_WRITING})
+    count = 0
     try:
         sheet = book.add_worksheet(sheet_name(kind.sheet or kind.title))
         header = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
@@ -178,22 +191,35 @@ def write_workbook(path, kind, rows, heading, total=0, progress=None):
         headers = [str(column.header) for column in columns]
         widths = [_width(text) + 2 for text in headers]
         sheet.write_row(HEADER_ROW, 0, headers, header)
-        writers = [_cell_writer(sheet, column.kind, formats) for column in columns]
+        cells = [_cell_writer(sheet, column.kind, formats) for column in columns]
+        writers = list(enumerate(write for write, _measure in cells))
+        measured = list(enumerate(cells))
         step = progress_steps(total)
-        count, reported = 0, time.monotonic()
-        for count, row in enumerate(rows, start=1):
-            line = HEADER_ROW + count
-            if count <= WIDTH_SAMPLE:
-                for index, (write, value) in enumerate(zip(writers, row)):
-                    shown = write(line, index, value)
-                    if shown > widths[index]:
-                        widths[index] = shown
-            else:
-                for index, (write, value) in enumerate(zip(writers, row)):
-                    write(line, index, value)
-            if progress is not None and (count % step == 0 or (
-                    count % 500 == 0 and time.monotonic() - reported >= PROGRESS_SECONDS)):
+        next_report, reported = step, time.monotonic()
+        rows = iter(rows)
+        while True:
+            start = count
+            # A block ends where the next report is due: no gap exceeds ``step``.
+            block = CLOCK_ROWS if progress is None else min(CLOCK_ROWS, next_report - count)
+            for row in itertools.islice(rows, block):
+                count += 1
+                line = HEADER_ROW + count
+                if count <= WIDTH_SAMPLE:
+                    for index, (write, measure) in measured:
+                        value = row[index]
+                        write(line, index, value)
+                        shown = measure(value)
+                        if shown > widths[index]:
+                            widths[index] = shown
+                else:
+                    for index, write in writers:
+                        write(line, index, row[index])
+            if count == start:
+                break
+            if progress is not None and (count >= next_report or (
+                    time.monotonic() - reported >= PROGRESS_SECONDS)):
                 progress(count)
+                next_report = count + step
                 reported = time.monotonic()
         for index, width in enumerate(widths):
             sheet.set_column(index, index, min(width + 1, MAX_WIDTH))
@@ -207,43 +233,60 @@ def write_workbook(path, kind, rows, heading, total=0, progress=None):
 
 
 def _cell_writer(sheet, kind, formats):
-    """A function (row, col, value) -> the displayed width, for one column kind."""
+    """(write, measure) for one column kind: ``write(row, col, value)`` writes the cell (an
+    empty value writes none), ``measure(value)`` is its displayed width."""
     if kind in (DATE, DATETIME):
         fmt = formats[kind]
         shown = 11 if kind == DATE else 17
+        write_datetime, write_string = sheet.write_datetime, sheet.write_string
+        datetime_type, date_type = datetime.datetime, datetime.date
 
         def write(row, col, value):
             if value is None or value == "":
-                return 0
-            if not isinstance(value, datetime.date):
-                sheet.write_string(row, col, str(value))
-                return _width(value)
-            if kind == DATETIME and not isinstance(value, datetime.datetime):
-                value = datetime.datetime.combine(value, datetime.time())
-            sheet.write_datetime(row, col, value, fmt)
-            return shown
-        return write
-    if kind == NUMBER:
-        def write(row, col, value):
+                return
+            if not isinstance(value, date_type):
+                write_string(row, col, str(value))
+            elif kind == DATETIME and not isinstance(value, datetime_type):
+                write_datetime(row, col, datetime.datetime.combine(value, datetime.time()), fmt)
+            else:
+                write_datetime(row, col, value, fmt)
+
+        def measure(value):
             if value is None or value == "":
                 return 0
-            sheet.write_number(row, col, value)
-            return len(str(value))
-        return write
-    if kind == ID_NUMBER:
+            return shown if isinstance(value, date_type) else _width(value)
+        return write, measure
+    if kind == NUMBER:
+        write_number = sheet.write_number
+
         def write(row, col, value):
-            masked = idcard.mask(value)
-            sheet.write_string(row, col, masked)
-            return len(masked)
-        return write
+            if value is not None and value != "":
+                write_number(row, col, value)
+
+        def measure(value):
+            return 0 if value is None or value == "" else len(str(value))
+        return write, measure
+    if kind == ID_NUMBER:
+        write_string, mask = sheet.write_string, idcard.mask
+
+        def write(row, col, value):
+            if value:
+                write_string(row, col, mask(value))
+
+        def measure(value):
+            return len(mask(value))
+        return write, measure
+    write_string = sheet.write_string
 
     def write(row, col, value):
-        if value is None:
-            return 0
-        text = value if isinstance(value, str) else str(value)
-        sheet.write_string(row, col, text)
-        return _width(text)
-    return write
+        # Text is written as text, whatever it looks like (SAFE_WRITING): never a formula.
+        if value is None or value == "":
+            return
+        write_string(row, col, value if value.__class__ is str else str(value))
+
+    def measure(value):
+        return 0 if value is None else _width(value)
+    return write, measure
 
 
 def heading_line(kind, scope_name, filters_text, at=None):
@@ -280,12 +323,15 @@ def _enrollment_progress():
             .where(Enrollment.id.in_(id_select))
             .order_by(Enrollment.institution_id, Enrollment.id)
             .execution_options(yield_per=chunk))
+        # Each label table once per export; a row looks its values up (unknown: as is).
+        categories, levels, procedures, states, outcomes = (labels.table(choices) for choices in (
+            PRACTICE_CATEGORY, PHYSICIAN_LEVEL, PROCEDURE, ENROLLMENT_STATE, result))
         for index, (name, number, institution, department, category, level, procedure,
                     state, submitted, outcome) in enumerate(session.execute(statement), 1):
             yield [index, name, number, institution, department,
-                   labels(PRACTICE_CATEGORY, category), labels(PHYSICIAN_LEVEL, level),
-                   labels(PROCEDURE, procedure), labels(ENROLLMENT_STATE, state), submitted,
-                   labels(result, outcome)]
+                   categories.get(category, category), levels.get(level, level),
+                   procedures.get(procedure, procedure), states.get(state, state), submitted,
+                   outcomes.get(outcome, outcome)]
 
     return ExportKind(
         name="enrollment_progress", title=_l("Enrollment progress"),

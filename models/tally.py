@@ -17,8 +17,17 @@ roster's functions, a console form, an import, the state machine):
 
 Bulk loads written with Core ``insert`` (``app.demo.generate_bulk``) bypass the ORM: they add
 their deltas with ``add_roster``. ``rebuild_all`` (``flask dingkao retally``) recounts every
-tally from the records themselves."""
-from sqlalchemy import Column, ForeignKey, Integer
+tally from the records themselves.
+
+The roll-up, ``RegionTally``: the same three tallies summed per region of the jurisdiction tree
+(each province, city and district counts every institution below it), so that 周期总进度 and the
+administrations' home pages read one row per region and state instead of summing institutions ×
+states. It is derived at the commit from the institution-level deltas of the transaction (each
+added to every administration on the institution's ``admin_path``), plus, for an institution
+moved to another administration, its stored tallies taken from the old chain and given to the
+new one. Its rows are written first — before the enrollment, roster and exemption rows, sorted
+by (cycle, administration, measure) — again one fixed order for every transaction."""
+from sqlalchemy import Column, ForeignKey, Integer, String
 from sqlalchemy import event as sa_event
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
@@ -47,8 +56,29 @@ class ExemptionTally(Model):
     count = Column(Integer, nullable=False, default=0)
 
 
-# The switch the mutation tests turn off (and nothing else): with it False, no delta is kept.
+class RegionTally(Model):
+    """The tallies rolled up per administration (its whole subtree): per cycle, the enrollments
+    in each state (``measure`` = the state) and the approved exemptions (``EXEMPTED``); with
+    ``cycle_id`` 0 (no cycle), the physicians on the rosters (``ROSTER``)."""
+
+    __tablename__ = "region_tally"
+    cycle_id = Column(Integer, primary_key=True, autoincrement=False)  # 0: not per cycle
+    administration_id = Column(Integer, ForeignKey("administration.id"), primary_key=True,
+                               autoincrement=False)
+    measure = Column(String(32), primary_key=True)
+    count = Column(Integer, nullable=False, default=0)
+
+
+# The roll-up's measures besides the enrollment states (which never start with "_").
+ROSTER = "_roster"
+EXEMPTED = "_exempted"
+NO_CYCLE = 0
+MOVED_KEY = "region_moved"
+
+# The switches the mutation tests turn off (and nothing else): with ENABLED False, no
+# institution-level delta is kept; with ROLLUP_ENABLED False, the roll-up is not kept.
 ENABLED = True
+ROLLUP_ENABLED = True
 
 
 def _add(session, key, row, delta):
@@ -79,10 +109,18 @@ def _collect(session, _flush_context):
     if not ENABLED:
         return
     from models.enrollment import Enrollment, Exemption
+    from models.institution import Institution
     from models.physician import Physician
 
     for obj, new, deleted in _changed(session):
-        if isinstance(obj, Physician):
+        if isinstance(obj, Institution):
+            if not new and not deleted:
+                # Moved to another administration: its counts move along the tree at the
+                # commit (from the path it had when the transaction began).
+                before, now = _before_and_after(obj, "admin_path")
+                if before is not None and before != now:
+                    session.info.setdefault(MOVED_KEY, {}).setdefault(obj.id, before)
+        elif isinstance(obj, Physician):
             before, now = _before_and_after(obj, "institution_id", deleted)
             if new:
                 before = None
@@ -146,6 +184,142 @@ def _before_commit(session):
 def _after_rollback(session):
     session.info.pop(ROSTER_KEY, None)
     session.info.pop(EXEMPTION_KEY, None)
+    session.info.pop(MOVED_KEY, None)
+
+
+def chain(path):
+    """The administrations of an ``admin_path`` ("/1/4/17/" → [1, 4, 17])."""
+    return [int(part) for part in (path or "").strip("/").split("/") if part]
+
+
+def _region_deltas(session):
+    """{(cycle, administration, measure): delta} of the transaction so far: the pending
+    institution-level deltas (the enrollment tally's, ``models.workflow.tally``; the rosters';
+    the exemptions') added to every administration above the institution, and the stored
+    tallies of the institutions moved to another administration taken along."""
+    from sqlalchemy import select
+
+    from models.enrollment import EnrollmentTally
+    from models.institution import Institution
+
+    enrollment = session.info.get("tally") or {}
+    roster = session.info.get(ROSTER_KEY) or {}
+    exemption = session.info.get(EXEMPTION_KEY) or {}
+    moved = session.info.get(MOVED_KEY) or {}
+    items = [((cycle_id, state), institution_id, delta)
+             for (cycle_id, institution_id, state), delta in enrollment.items()]
+    items += [((NO_CYCLE, ROSTER), institution_id, delta)
+              for institution_id, delta in roster.items()]
+    items += [((cycle_id, EXEMPTED), institution_id, delta)
+              for (cycle_id, institution_id), delta in exemption.items()]
+    items = [item for item in items if item[2] and item[1] is not None]
+    ids = {institution_id for _key, institution_id, _delta in items} | set(moved)
+    if not ids:
+        return {}
+    paths = dict(session.execute(select(Institution.id, Institution.admin_path).where(
+        Institution.id.in_(sorted(ids)))).all())
+    deltas = {}
+
+    def add(path, cycle_id, measure, delta):
+        for administration_id in chain(path):
+            key = (cycle_id, administration_id, measure)
+            deltas[key] = deltas.get(key, 0) + delta
+
+    for (cycle_id, measure), institution_id, delta in items:
+        add(paths.get(institution_id), cycle_id, measure, delta)
+    for institution_id, before in sorted(moved.items()):
+        now = paths.get(institution_id)
+        if now is None or now == before:
+            continue
+        # What was counted under the old administrations (the rows as stored: this
+        # transaction's own deltas are not written yet and went to the new path above).
+        stored = [(c, s, n) for c, s, n in session.execute(
+            select(EnrollmentTally.cycle_id, EnrollmentTally.state, EnrollmentTally.count)
+            .where(EnrollmentTally.institution_id == institution_id))]
+        stored += [(NO_CYCLE, ROSTER, n) for (n,) in session.execute(
+            select(RosterTally.count).where(RosterTally.institution_id == institution_id))]
+        stored += [(c, EXEMPTED, n) for c, n in session.execute(
+            select(ExemptionTally.cycle_id, ExemptionTally.count)
+            .where(ExemptionTally.institution_id == institution_id))]
+        for cycle_id, measure, n in stored:
+            add(before, cycle_id, measure, -n)
+            add(now, cycle_id, measure, n)
+    return deltas
+
+
+def _write_regions(session):
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    deltas = _region_deltas(session)
+    session.info.pop(MOVED_KEY, None)
+    insert = (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
+    table = RegionTally.__table__
+    for (cycle_id, administration_id, measure), delta in sorted(deltas.items()):
+        if not delta:
+            continue
+        statement = insert(table).values(cycle_id=cycle_id, administration_id=administration_id,
+                                         measure=measure, count=delta)
+        session.execute(statement.on_conflict_do_update(
+            index_elements=[table.c.cycle_id, table.c.administration_id, table.c.measure],
+            set_={"count": table.c.count + delta}))
+
+
+@sa_event.listens_for(Session, "before_commit", insert=True)
+def _before_commit_regions(session):
+    """First of the commit hooks (``insert=True``: before the enrollment tally's own): flush
+    the last changes, then write the roll-up from the deltas the other hooks are about to
+    write. Lock order of every transaction: region rows, enrollment rows, roster rows,
+    exemption rows, each sorted."""
+    if not ROLLUP_ENABLED:
+        session.info.pop(MOVED_KEY, None)
+        return
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+    _write_regions(session)
+
+
+def rebuild_regions(session, cycle_id=None):
+    """Recount the roll-up from the institution-level tallies (once those are right): every
+    measure, or with ``cycle_id`` only that cycle's enrollment states (after
+    ``models.workflow.rebuild_tally`` of the cycle). Sums per ``admin_path`` first (a few
+    hundred paths), then adds each path to the administrations it lies under."""
+    from sqlalchemy import and_, delete, func, insert, literal_column, select
+
+    from models.enrollment import EnrollmentTally
+    from models.institution import Institution
+    from models.jurisdiction import Administration
+
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+    session.info.pop(MOVED_KEY, None)
+    columns = ["cycle_id", "administration_id", "measure", "count"]
+
+    def rolled_up(cycle, measure, count, tally, where=(), group_by=()):
+        # ``group_by``: the columns of ``cycle`` and ``measure`` that are columns (a constant
+        # in GROUP BY is a column position to PostgreSQL).
+        per_path = (select(Institution.admin_path.label("admin_path"), cycle.label("cycle_id"),
+                           measure.label("measure"), func.sum(count).label("n"))
+                    .join(Institution, Institution.id == tally.institution_id)
+                    .where(*where)
+                    .group_by(Institution.admin_path, *group_by).subquery())
+        session.execute(insert(RegionTally).from_select(columns, select(
+            per_path.c.cycle_id, Administration.id, per_path.c.measure, func.sum(per_path.c.n))
+            .join(Administration, per_path.c.admin_path.like(Administration.path.concat("%")))
+            .group_by(per_path.c.cycle_id, Administration.id, per_path.c.measure)))
+
+    states = (EnrollmentTally.cycle_id, EnrollmentTally.state)
+    if cycle_id is not None:
+        session.execute(delete(RegionTally).where(and_(
+            RegionTally.cycle_id == cycle_id, RegionTally.measure.not_in([ROSTER, EXEMPTED]))))
+        rolled_up(*states, EnrollmentTally.count, EnrollmentTally,
+                  [EnrollmentTally.cycle_id == cycle_id], states)
+        return
+    session.execute(delete(RegionTally))
+    rolled_up(*states, EnrollmentTally.count, EnrollmentTally, (), states)
+    rolled_up(literal_column(str(NO_CYCLE)), literal_column(f"'{ROSTER}'"), RosterTally.count,
+              RosterTally)
+    rolled_up(ExemptionTally.cycle_id, literal_column(f"'{EXEMPTED}'"), ExemptionTally.count,
+              ExemptionTally, (), (ExemptionTally.cycle_id,))
 
 
 def rebuild_roster(session):
@@ -185,7 +359,8 @@ def rebuild_exemptions(session, cycle_id=None):
 
 def rebuild_all(session):
     """Every tally recounted from the records: the enrollment tally of every cycle, the
-    rosters, the approved exemptions (``flask dingkao retally``)."""
+    rosters, the approved exemptions, then their roll-up per region (``flask dingkao
+    retally``)."""
     from sqlalchemy import select
 
     from models.cycle import Cycle
@@ -195,7 +370,9 @@ def rebuild_all(session):
         session.flush()
     session.info.pop(ROSTER_KEY, None)
     session.info.pop(EXEMPTION_KEY, None)
+    session.info.pop(MOVED_KEY, None)
     for cycle_id in session.scalars(select(Cycle.id).order_by(Cycle.id)).all():
         rebuild_tally(cycle_id)
     rebuild_roster(session)
     rebuild_exemptions(session)
+    rebuild_regions(session)

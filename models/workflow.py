@@ -342,6 +342,9 @@ def rebuild_tally(cycle_id):
                func.count(Enrollment.id))
         .where(Enrollment.cycle_id == cycle_id)
         .group_by(Enrollment.cycle_id, Enrollment.institution_id, Enrollment.state)))
+    from models.tally import rebuild_regions
+
+    rebuild_regions(db.session, cycle_id)  # and the cycle's roll-up per region
 
 
 def _guard(machine, column, allowed_at_creation):

@@ -58,10 +58,11 @@ def begin(user):
     return session_id
 
 
-def is_live(user_id):
-    """True when the request's session is a live login of ``user_id``; renews its idle time
-    (and the account's list of sessions, which lives as long as its newest session)."""
-    session_id = session.get(SESSION_ID)
+def is_live(user_id, session_id=None):
+    """True when the request's session (or the session ``session_id``, read from a cookie
+    outside a request context) is a live login of ``user_id``; renews its idle time (and the
+    account's list of sessions, which lives as long as its newest session)."""
+    session_id = session_id or session.get(SESSION_ID)
     if not session_id:
         return False
     key = _PREFIX + session_id

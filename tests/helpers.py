@@ -39,8 +39,11 @@ def fresh():
 
 def tally_and_recount():
     """({(cycle, institution, state): n} from EnrollmentTally, the same recounted from the
-    enrollments), zero counts left out."""
-    from models import Enrollment, EnrollmentTally
+    enrollments), zero counts left out; with the roll-up per region of the states too, keyed
+    ("region", cycle, administration, state)."""
+    from models import Enrollment, EnrollmentTally, Institution, RegionTally
+    from models.enrollment import ENROLLMENT_STATE
+    from models.tally import chain
 
     fresh()
     tally = {(t.cycle_id, t.institution_id, t.state): t.count
@@ -49,19 +52,29 @@ def tally_and_recount():
         Enrollment.cycle_id, Enrollment.institution_id, Enrollment.state,
         func.count(Enrollment.id),
     ).group_by(Enrollment.cycle_id, Enrollment.institution_id, Enrollment.state)}
+    tally.update({("region", t.cycle_id, t.administration_id, t.measure): t.count
+                  for t in db.session.query(RegionTally).filter(
+                      RegionTally.measure.in_(ENROLLMENT_STATE.values())) if t.count})
+    paths = dict(db.session.query(Institution.id, Institution.admin_path))
+    for (c, i, s), n in list(recount.items()):
+        for admin_id in chain(paths[i]):
+            key = ("region", c, admin_id, s)
+            recount[key] = recount.get(key, 0) + n
     return tally, recount
 
 
 def tally_mismatch():
-    """{(cycle, institution, state): (tally, recount)} wherever the two differ."""
+    """{(cycle, institution, state): (tally, recount)} wherever the two differ (and
+    {("region", cycle, administration, state): …} for the roll-up)."""
     tally, recount = tally_and_recount()
     return {key: (tally.get(key, 0), recount.get(key, 0))
-            for key in sorted(set(tally) | set(recount))
+            for key in sorted(set(tally) | set(recount), key=str)
             if tally.get(key, 0) != recount.get(key, 0)}
 
 
 def assert_tally_matches_recount():
-    """The per-(cycle, institution, state) tally the home pages read equals a recount."""
+    """The per-(cycle, institution, state) tally and its roll-up per region, which the home
+    pages read, equal a recount."""
     wrong = tally_mismatch()
     assert not wrong, "EnrollmentTally differs from a recount, (tally, recount) per " \
                       f"(cycle, institution, state): {wrong}"

@@ -105,6 +105,46 @@ def test_progress_is_reported_at_least_every_five_percent_of_rows(tmp_path, prov
     assert max(steps) <= 50, steps  # 5 % of 1,000
 
 
+@pytest.mark.parametrize("total", [7, 1000, 33_001])
+def test_no_two_progress_reports_are_more_than_five_percent_apart(tmp_path, province, total):
+    """The rows are written in blocks between looks at the progress; a block ends where the
+    next report is due, whatever the total (33,001: 5 % is 1,650 rows, not a multiple of the
+    block)."""
+    seen = []
+    rows = ([n, f"医师{n}"] + [""] * 9 for n in range(1, total + 1))
+    count = reports.write_workbook(tmp_path / "x.xlsx", reports.ENROLLMENT_PROGRESS, rows,
+                                   "heading", total=total, progress=seen.append)
+    assert count == total and seen[-1] == total
+    steps = [b - a for a, b in zip([0] + seen, seen)]
+    assert max(steps) <= max(1, total // 20), steps
+
+
+def test_every_value_is_written_whatever_the_width_sample(tmp_path, province):
+    """Widths are measured on the first rows only; every row is written all the same: text as
+    text, numbers as numbers, dates as dates, ID numbers masked, empty values as empty cells."""
+    total = reports.WIDTH_SAMPLE + 5
+    when = datetime.datetime(2026, 4, 20, 9, 30)
+    rows = ([n, f"医师{n}", "460100198503120424", "机构" * (30 if n == total else 1), None,
+             "临床", "执业医师", "", "待参加考核", when if n % 2 else None, "=1+1"]
+            for n in range(1, total + 1))
+    path = tmp_path / "x.xlsx"
+    assert reports.write_workbook(path, reports.ENROLLMENT_PROGRESS, rows, "h") == total
+    sheet = load_workbook(path).active
+    written = data_rows(sheet)
+    assert len(written) == total
+    for n in (1, 2, total - 1, total):
+        row = written[n - 1]
+        assert row[0] == n and row[1] == f"医师{n}" and row[2] == "460*****0424"
+        assert row[4] is None and row[7] is None and row[10] == "=1+1"
+        assert row[9] == (when if n % 2 else None)
+    last = sheet.cell(row=total + 2, column=11)
+    assert last.data_type == "s" and last.value == "=1+1"  # text, never a formula
+    assert sheet.cell(row=total + 2, column=10).is_date
+    # The long name past the sample does not widen its column; the sample's widths hold.
+    widths = {letter: dim.width for letter, dim in sheet.column_dimensions.items()}
+    assert widths["D"] < 30
+
+
 def test_the_job_reports_its_progress_to_redis(as_role, monkeypatch):
     client = as_role("province")
     reported = []
@@ -123,6 +163,48 @@ def test_the_job_reports_its_progress_to_redis(as_role, monkeypatch):
     total = db.session.query(Enrollment).count()
     assert reported and reported[-1] == (total, total)
     assert latest_export().rows_total == total
+
+
+def test_the_job_writes_its_progress_at_least_every_five_percent_of_the_rows(
+        as_role, monkeypatch):
+    """The job itself (queued, run by a worker) over a few hundred rows: every value it writes
+    to Redis as rows done is recorded; no two follow each other more than 5 % of the rows
+    apart, from 0 to the total (a job reporting only at the end fails this)."""
+    from app import demo
+    from app.cli import enroll_share
+
+    demo.generate_bulk(300, 3)
+    db.session.commit()
+    enroll_share(1.0)
+    total = db.session.query(Enrollment).count()
+    assert total > 300
+    written = []
+    real = jobs.connection
+
+    class Recording:
+        def __init__(self, redis):
+            self.redis = redis
+
+        def hset(self, key, field=None, value=None, mapping=None):
+            done = value if field == "done" else (mapping or {}).get("done")
+            if done is not None:
+                written.append(int(done))
+            return self.redis.hset(key, field, value, mapping=mapping)
+
+        def __getattr__(self, name):
+            return getattr(self.redis, name)
+
+    client = as_role("province")
+    post(client, "/enrollmentview/export")
+    monkeypatch.setattr(jobs, "connection", lambda app=None: Recording(real(app)))
+    SimpleWorker([jobs.queue()], connection=real()).work(burst=True)
+    export = latest_export()
+    assert export.status == EXPORT_STATUS.DONE and export.rows_done == total
+    assert written[0] == 0 and written[-1] == total
+    assert written == sorted(written)
+    steps = [b - a for a, b in zip(written, written[1:])]
+    assert max(steps) <= total * 0.05, steps
+    assert len(data_rows(sheet_of(client, export))) == total
 
 
 def test_a_failed_export_says_why(as_role):
@@ -275,6 +357,22 @@ def test_labels_are_translated_once_per_export_not_per_cell(province):
         labels(choices, "a")
         labels(choices, "b")
     assert Counted.calls == 2
+
+
+def test_the_progress_rows_fetch_each_label_table_once_per_export(province):
+    """报名进度's rows translate through tables fetched once per export, whatever the rows."""
+    asked = []
+
+    class Counting(reports.Labels):
+        def table(self, choice_set):
+            asked.append(choice_set)
+            return super().table(choice_set)
+
+    ids = db.session.query(Enrollment.id).subquery().select()
+    rows = list(reports.ENROLLMENT_PROGRESS.rows(db.session, ids, Counting()))
+    assert len(rows) == db.session.query(Enrollment).count() > 3
+    assert len(asked) == 5  # category, level, procedure, state, result
+    assert {row[8] for row in rows} <= {str(label) for _v, label in S.options()}
 
 
 # --- every progress list ---------------------------------------------------------------------

@@ -272,7 +272,45 @@ def _tally_mismatch():
             ).join(Enrollment, Enrollment.id == Exemption.enrollment_id).filter(
                 Exemption.state == X.APPROVED).group_by(
                 Enrollment.cycle_id, Enrollment.institution_id)})
+    compare("region", _region_tally(), _region_recount())
     return pairs
+
+
+def _region_tally():
+    """{(cycle, administration, measure): n} of the roll-up, zero counts left out."""
+    from models import RegionTally
+
+    return {(t.cycle_id, t.administration_id, t.measure): t.count
+            for t in db.session.query(RegionTally) if t.count}
+
+
+def _region_recount():
+    """The roll-up counted from the records: each enrollment, physician on a roster and
+    approved exemption added to every administration above its institution."""
+    from models import tally
+
+    paths = dict(db.session.query(Institution.id, Institution.admin_path))
+    counted = {}
+
+    def add(institution_id, cycle_id, measure, n):
+        for admin_id in tally.chain(paths[institution_id]):
+            key = (cycle_id, admin_id, measure)
+            counted[key] = counted.get(key, 0) + n
+
+    for c, i, state, n in db.session.query(
+            Enrollment.cycle_id, Enrollment.institution_id, Enrollment.state,
+            func.count(Enrollment.id)).group_by(
+            Enrollment.cycle_id, Enrollment.institution_id, Enrollment.state):
+        add(i, c, state, n)
+    for i, n in db.session.query(Physician.institution_id, func.count(Physician.id)).filter(
+            Physician.institution_id.is_not(None)).group_by(Physician.institution_id):
+        add(i, tally.NO_CYCLE, tally.ROSTER, n)
+    for c, i, n in db.session.query(
+            Enrollment.cycle_id, Enrollment.institution_id, func.count(Exemption.id)
+    ).join(Enrollment, Enrollment.id == Exemption.enrollment_id).filter(
+            Exemption.state == X.APPROVED).group_by(Enrollment.cycle_id, Enrollment.institution_id):
+        add(i, c, tally.EXEMPTED, n)
+    return {key: n for key, n in counted.items() if n}
 
 
 def _steps(province):
@@ -393,11 +431,99 @@ def _steps(province):
     db.session.commit()
     yield "a move flushed, then rolled back"
 
+    # An institution moved to an administration in another city (its 主管部门 edited): its
+    # roster, enrollments and approved exemptions leave one chain of regions for the other.
+    kept = Exemption(enrollment=enrollment, condition="test", state=X.PENDING)
+    db.session.add(kept)
+    db.session.commit()
+    workflow.force(kept, X.APPROVED, reason="test set-up")
+    db.session.commit()
+    origin = own.administration
+    elsewhere = _admin("海湾区卫生健康委员会")
+    assert not elsewhere.path.startswith(origin.path.rsplit("/", 2)[0] + "/")
+    own = db.session.get(Institution, own.id)
+    own.place_under(elsewhere)
+    db.session.commit()
+    yield "institution moved to another city"
+
+    # Moved back, with a state change and a new physician in the same transaction (the
+    # transaction's own deltas follow the new place, the stored counts the move).
+    own = db.session.get(Institution, own.id)
+    own.place_under(db.session.get(Administration, origin.id))
+    workflow.force(db.session.get(Enrollment, enrollment.id), S.PASSED, reason="test set-up")
+    db.session.add(Physician(name="钱新", id_number=idcard.make("460100", datetime.date(1990, 2, 3),
+                                                              555),
+                             gender="female", institution_id=own.id, department_id=department.id))
+    db.session.commit()
+    yield "institution moved back with other changes"
+
+    own = db.session.get(Institution, own.id)
+    own.place_under(elsewhere)
+    db.session.flush()  # counted by the hook, then undone
+    db.session.rollback()
+    db.session.commit()
+    yield "an institution's move flushed, then rolled back"
+
 
 def test_each_tally_equals_a_recount_after_every_kind_of_change(province):
+    """The enrollment, roster and exemption tallies and their roll-up per region."""
     for step in _steps(province):
         wrong = _tally_mismatch()
         assert not wrong, f"after {step}: (tally, recount) differ: {wrong}"
+        assert _region_tally(), step  # the roll-up has rows to compare
+
+
+def test_without_its_hook_the_roll_up_drifts(province, monkeypatch):
+    """The commit hook is what keeps the roll-up: switched off, it drifts at the first change
+    while the institution-level tallies stay right."""
+    from models import tally
+
+    monkeypatch.setattr(tally, "ROLLUP_ENABLED", False)
+    drifted = {}
+    for step in _steps(province):
+        for name, _key in _tally_mismatch():
+            drifted.setdefault(name, step)
+    assert set(drifted) == {"region"}
+    assert drifted["region"] == "add"
+
+
+def test_the_page_sorts_and_pages_in_sql_as_the_reference_sort_does(as_role):
+    """page_of (ORDER BY … LIMIT … OFFSET) gives, page by page, the rows of the reference
+    sort (sort_rows) of every row, for every column both ways, at every level."""
+    from models import AppUser
+
+    _spread_states()
+    cycle = Cycle.current()
+    actor = scope.actor_for(db.session.query(AppUser).filter_by(username="province").one())
+    for region in (None, _admin("演示省卫生健康委员会"), _admin("演示市卫生健康委员会"),
+                   _admin("龙华区卫生健康委员会")):
+        if region is None:
+            actor_here = scope.actor_for(db.session.query(AppUser).filter_by(
+                username="ops").one())
+        else:
+            actor_here = actor
+        rows, total = overview.region_rows(actor_here, cycle, region)
+        assert rows
+        for key in overview.SORT_KEYS:
+            for descending in (False, True):
+                expected = [(r.administration_id, r.institution_id, r.name, r.roster,
+                             r.exempted, r.states) for r in overview.sort_rows(
+                                 rows, key, descending)]
+                for size in (1, 2, len(rows)):
+                    got = []
+                    for page in range(-(-len(rows) // size)):
+                        chunk, count, shown = overview.page_of(
+                            actor_here, cycle, region, key, descending, page, size)
+                        assert count == len(rows) and shown == page
+                        got += [(r.administration_id, r.institution_id, r.name, r.roster,
+                                 r.exempted, r.states) for r in chunk]
+                    assert got == expected, (region and region.name, key, descending, size)
+        # The total is the sum of the rows.
+        summed = overview.RegionRow(name="")
+        for row in rows:
+            summed.add(row)
+        assert (total.roster, total.exempted, total.states) == (
+            summed.roster, summed.exempted, summed.states)
 
 
 def test_without_the_hook_the_roster_and_exemption_tallies_drift(province, monkeypatch):
@@ -501,20 +627,31 @@ def test_furthest_behind_is_ordered_and_limited_in_sql(province):
     assert [r.name for r in overview.furthest_behind(operator, cycle)] == ["演示省卫生健康委员会"]
 
 
-def test_two_opposite_transfers_at_once_do_not_deadlock(province):
-    """The tally rows are written in one fixed order: a move A → B and one B → A committing at
-    the same time wait for each other instead of deadlocking (PostgreSQL locks the rows, SQLite
-    the whole database; each transaction pauses after its first tally row so that the two
-    overlap). Both moves land and the tallies equal a recount."""
+@pytest.mark.parametrize("apart", [False, True], ids=["same-city", "other-city"])
+def test_two_opposite_transfers_at_once_do_not_deadlock(province, apart):
+    """The tally rows are written in one fixed order (the roll-up per region, then the
+    institutions' rows): a move A → B and one B → A committing at the same time wait for each
+    other instead of deadlocking (PostgreSQL locks the rows, SQLite the whole database; each
+    transaction pauses after its first tally row so that the two overlap). A and B in one
+    city (a city's own hospital and one of its districts': one roll-up row changes; the pause
+    after the first roster row), or in two cities (the roll-up rows of both chains change; the
+    pause after the first roll-up row). Both moves land and the
+    tallies and the roll-up equal a recount."""
     import threading
     import time
 
     from sqlalchemy import event
     from sqlalchemy.orm import Session
 
-    first, second = db.session.query(Institution).filter(
-        Institution.id.in_(db.session.query(Physician.institution_id))).order_by(
-        Institution.id).limit(2).all()
+    staffed = db.session.query(Institution).filter(
+        Institution.id.in_(db.session.query(Physician.institution_id))).order_by(Institution.id)
+    if apart:
+        first = staffed.first()
+        city = "/".join(first.admin_path.strip("/").split("/")[:2])
+        second = staffed.filter(~Institution.admin_path.like(f"/{city}/%")).first()
+    else:
+        first, second = staffed.limit(2).all()
+    assert second is not None and first.id != second.id
     movers = [db.session.query(Physician.id).filter_by(institution_id=i.id).first()[0]
               for i in (first, second)]
     targets = [second.id, first.id]
@@ -523,7 +660,8 @@ def test_two_opposite_transfers_at_once_do_not_deadlock(province):
     paused = set()
 
     def pause(conn, cursor, statement, parameters, context, executemany):
-        if "roster_tally" in statement and threading.get_ident() not in paused:
+        first_row = "region_tally" if apart else "roster_tally"
+        if first_row in statement and threading.get_ident() not in paused:
             paused.add(threading.get_ident())
             time.sleep(0.5)
 

@@ -21,6 +21,12 @@ from views.base import attempt as run
 DEVICE = "exam_device"
 
 
+def _points_label(score):
+    """A question's score as the paper shows it: a plain function, so the page's loop over
+    twenty questions does not copy the template's context per call (as its _() does)."""
+    return _("%(score)s points", score=score)
+
+
 def _device():
     if DEVICE not in session:
         session[DEVICE] = taking.new_device()
@@ -156,6 +162,7 @@ class ExamView(BaseView):
         return self._page("paper.html", attempt=attempt, questions=questions, answers=answers,
                           remaining=remaining, device=_device(), letters=LETTERS,
                           types=QUESTION_TYPE, judge=rules.JUDGE_OPTIONS,
+                          points_label=_points_label,
                           snapshot_interval=current_app.config["SNAPSHOT_INTERVAL_SECONDS"])
 
     @expose("/attempt/<int:attempt_id>/snapshot", methods=["POST"])

@@ -21,6 +21,7 @@ from models import (
     Exemption,
     Institution,
     Physician,
+    RegionTally,
 )
 from models import overview, workflow
 from models.enrollment import ENROLLMENT_STATE as S
@@ -34,9 +35,17 @@ def _count(model):
     return scope.restrict(db.session.query(func.count(model.id)), model).scalar()
 
 
-def state_counts(cycle):
+def state_counts(cycle, actor=None):
     """{state: n} of the enrollments the current user may see in the cycle, read from the
-    tally the state machine keeps (at most institutions × states rows, not every enrollment)."""
+    tally the state machine keeps: for an administration its region's roll-up (one row per
+    state), otherwise the institutions' tally rows (at most institutions × states rows, not
+    every enrollment)."""
+    if actor is not None and actor.kind == scope.ADMINISTRATION:
+        own = int(actor.admin_path.strip("/").split("/")[-1])
+        rows = db.session.query(RegionTally.measure, RegionTally.count).filter(
+            RegionTally.cycle_id == cycle.id, RegionTally.administration_id == own,
+            RegionTally.measure.in_(S.values()))
+        return {state: int(n) for state, n in rows.all() if n}
     rows = scope.restrict(
         db.session.query(EnrollmentTally.state, func.sum(EnrollmentTally.count)),
         EnrollmentTally,
@@ -165,7 +174,7 @@ class HomeView(IndexView):
         cycle = Cycle.current()
         today = datetime.date.today()
         windows = sorted(cycle.windows, key=lambda w: w.start_date) if cycle else []
-        counts = state_counts(cycle) if cycle is not None else {}
+        counts = state_counts(cycle, actor) if cycle is not None else {}
         if actor.kind == scope.INSTITUTION:
             tasks = institution_tasks(actor, cycle, counts)
         elif actor.kind == scope.ADMINISTRATION:

@@ -67,17 +67,17 @@ class OverviewView(BaseView):
         region_id = request.args.get("region") or None
         cycle_id = request.args.get("cycle") or None
         cycle = model.chosen_cycle(cycle_id)
-        data = model.overview(actor, cycle, region_id)
         key = request.args.get("sort", "rate")
         key = key if key in model.SORT_KEYS else "rate"
         descending = request.args.get("desc") == "1"
-        ordered = model.sort_rows(data.rows, key, descending)
-        pages = max(1, -(-len(ordered) // PAGE_SIZE))
         try:
-            page = min(max(int(request.args.get("page", 0)), 0), pages - 1)
+            page = int(request.args.get("page", 0))
         except ValueError:
             page = 0
-        rows = ordered[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]
+        # Sorted and paged in SQL: only the page's rows are read in full.
+        data = model.overview(actor, cycle, region_id, key, descending, page, PAGE_SIZE)
+        rows, page = data.rows, data.page
+        pages = max(1, -(-data.row_count // PAGE_SIZE))
 
         def sort_url(column):
             flip = "0" if (column == key and descending) else "1" if column == key else (
@@ -98,7 +98,7 @@ class OverviewView(BaseView):
             sort_key=key, descending=descending, sort_url=sort_url, drill_url=drill_url,
             percent=percent, completion=completion_chart(rows), stages=stage_chart(rows),
             page=page, pages=pages, page_size=PAGE_SIZE, page_url=page_url,
-            row_count=len(ordered), cycles=model.cycles(), cycle_id=cycle_id, region_id=region_id,
+            row_count=data.row_count, cycles=model.cycles(), cycle_id=cycle_id, region_id=region_id,
             user=g.user)
 
 

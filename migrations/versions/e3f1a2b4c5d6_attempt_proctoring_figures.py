@@ -7,7 +7,7 @@ index serves the list's order. Back-filled here with the formula of
 models.proctoring.risk_of, as of this revision.
 
 Revision ID: e3f1a2b4c5d6
-Revises: b5e8c1d2a9f7
+Revises: e2f7a9c4b1d6
 Create Date: 2026-11-27 07:00:00
 
 """
@@ -16,7 +16,7 @@ from alembic import op
 
 
 revision = "e3f1a2b4c5d6"
-down_revision = "b5e8c1d2a9f7"
+down_revision = "e2f7a9c4b1d6"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,131 @@
+"""The answer save's WSGI layer (views/exam_answer.py, ``AnswerFastPath``): a save is taken in
+front of the app, with the app's own session, CSRF and liveness rules; whatever it does not
+accept reaches the app intact, which refuses it with its reasons."""
+import json
+
+import pytest
+from flask import request
+from sqlalchemy import select
+
+from app.extensions import db
+from models import Answer, ExamAttempt
+from tests.conftest import _token_from_session, post
+from tests.test_exam_answer_path import _simple_attempt
+from tests.test_exam import _no_face_verification  # noqa: F401  (autouse fixture)
+
+ANSWER_URL = "/me/exams/attempt/{}/answer"
+
+
+@pytest.fixture()
+def reached_app(province):
+    """The answer posts that reached the app's own hooks (the fast path passed them on)."""
+    seen = []
+
+    def record():
+        if request.method == "POST" and request.path.endswith("/answer"):
+            seen.append(request.path)
+
+    province.before_request_funcs.setdefault(None, []).insert(0, record)
+    yield seen
+    province.before_request_funcs[None].remove(record)
+
+
+def _post(client, attempt, question_id, response, token, referrer=None, **kwargs):
+    body = {"question_id": question_id, "response": response, "flagged": False}
+    headers = {"X-CSRFToken": token, **({"Referer": referrer} if referrer else {})}
+    return client.post(ANSWER_URL.format(attempt), data=json.dumps(body),
+                       content_type="application/json", headers=headers, **kwargs)
+
+
+def _stored(attempt, question_id):
+    db.session.expire_all()
+    return db.session.scalar(select(Answer.response).where(
+        Answer.attempt_id == attempt, Answer.question_id == question_id))
+
+
+def test_a_save_is_taken_in_front_of_the_app_and_answers_as_the_app_does(as_role, reached_app):
+    doctor, attempt, singles = _simple_attempt(as_role)
+    token = _token_from_session(doctor)
+    saved = _post(doctor, attempt, singles[0].id, "b", token)
+    assert saved.status_code == 200 and saved.get_json() == {"ok": True, "response": "B"}
+    assert reached_app == []  # no hook of the app ran: the layer answered
+    assert saved.content_type == "application/json"
+    headers = saved.headers
+    assert "'nonce-" in headers["Content-Security-Policy"]
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "same-origin"
+    assert "Cookie" in headers["Vary"] and "Set-Cookie" not in headers
+    assert _stored(attempt, singles[0].id) == "B"
+    # The app's checked view answers the same way for the same save.
+    by_form = doctor.post(ANSWER_URL.format(attempt), headers={"X-CSRFToken": token},
+                          data={"question_id": singles[0].id, "response": "c"})
+    assert len(reached_app) == 1 and by_form.get_json() == {"ok": True, "response": "C"}
+
+
+def test_a_cookie_kept_from_before_the_logout_saves_nothing(as_role, reached_app):
+    doctor, attempt, singles = _simple_attempt(as_role)
+    token = _token_from_session(doctor)
+    assert _post(doctor, attempt, singles[0].id, "A", token).status_code == 200
+    cookie = doctor.get_cookie("session").value
+    assert post(doctor, "/logout/").status_code == 302
+    doctor.set_cookie("session", cookie)  # a copy of the cookie, taken before the logout
+    refused = _post(doctor, attempt, singles[0].id, "B", token)
+    assert refused.status_code != 200
+    assert reached_app  # passed on to the app, which refused it
+    assert _stored(attempt, singles[0].id) == "A"
+
+
+def test_a_save_without_a_valid_csrf_token_is_refused_by_the_app(as_role, province,
+                                                                   reached_app):
+    doctor, attempt, singles = _simple_attempt(as_role)
+    token = _token_from_session(doctor)
+    other = province.test_client()  # another browser's token, validly signed
+    other_token = _token_from_session_anonymous(other)
+    for bad in (token[:-2] + ("AA" if not token.endswith("AA") else "BB"), other_token, ""):
+        refused = _post(doctor, attempt, singles[0].id, "A", bad)
+        assert refused.status_code == 400, bad
+    assert len(reached_app) == 3
+    assert _stored(attempt, singles[0].id) is None
+    assert _post(doctor, attempt, singles[0].id, "A", token).status_code == 200
+
+
+def _token_from_session_anonymous(client):
+    import re
+
+    page = client.get("/login/?kind=physician").get_data(as_text=True)
+    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+
+
+def test_over_https_the_referrer_must_be_this_site(as_role, reached_app):
+    """Flask-WTF's strict referrer check over HTTPS holds for the layer too."""
+    doctor, attempt, singles = _simple_attempt(as_role)
+    token = _token_from_session(doctor)
+    https = {"base_url": "https://localhost"}
+    assert _post(doctor, attempt, singles[0].id, "A", token, **https).status_code == 400
+    assert _post(doctor, attempt, singles[0].id, "A", token,
+                 referrer="https://evil.example/x", **https).status_code == 400
+    assert len(reached_app) == 2 and _stored(attempt, singles[0].id) is None
+    ok = _post(doctor, attempt, singles[0].id, "A", token,
+               referrer=f"https://localhost/me/exams/attempt/{attempt}", **https)
+    assert ok.status_code == 200 and len(reached_app) == 2
+    assert _stored(attempt, singles[0].id) == "A"
+
+
+def test_a_body_the_layer_does_not_take_reaches_the_view_intact(as_role, reached_app):
+    """The layer reads the body; what it passes on, the view still reads whole."""
+    doctor, attempt, singles = _simple_attempt(as_role)
+    token = _token_from_session(doctor)
+    device = db.session.get(ExamAttempt, attempt).device
+    body = {"question_id": singles[0].id, "response": "d", "flagged": "true", "device": device}
+    saved = doctor.post(ANSWER_URL.format(attempt), data=json.dumps(body),
+                        content_type="application/json", headers={"X-CSRFToken": token})
+    assert saved.status_code == 200 and saved.get_json() == {"ok": True, "response": "D"}
+    assert len(reached_app) == 1  # "true" as a string: the view's to read
+    db.session.expire_all()
+    stored = db.session.scalars(select(Answer).where(Answer.attempt_id == attempt)).one()
+    assert stored.response == "D" and stored.flagged is True
+    # Not in this attempt: the view's reason, nothing written.
+    refused = _post(doctor, attempt, 999999, "A", token)
+    assert refused.status_code == 400 and refused.get_json()["ok"] is False
+    assert len(reached_app) == 2
