@@ -474,18 +474,45 @@ def _markdown(report):
                  "database reused from an earlier run")
         lines.append(f"- {int(size):,}: {run['counts']} ({build}); load average "
                      f"{', '.join(f'{x:.2f}' for x in run['load_average'])}")
+    before = report.get("before") or {}
+
+    def cpu(page):
+        return f" (CPU {page['cpu_median_ms']:.1f})" if "cpu_median_ms" in page else ""
+
+    head = (f"| page | {int(small):,} median / p95 ms (CPU) | {int(large):,} median / p95 ms "
+            "(CPU) | ratio (medians) | ratio (CPU) |")
+    if before:
+        head += f" before: {int(small):,} / {int(large):,} median (p95) ms |"
     lines += ["", "## Pages", "",
-              f"| page | {int(small):,} median / p95 ms | {int(large):,} median / p95 ms | "
-              "ratio (medians) | statements | verdict |", "|---|---|---|---|---|---|"]
+              "Wall clock, with the bench process's CPU time per request (median, "
+              "`time.process_time()`) beside it: on this shared machine the wall clock is "
+              "as much the other processes' load as the page's.", "",
+              head + " statements | verdict |",
+              "|---|---|---|---|---|" + ("---|" if before else "") + "---|---|"]
     for key, page in runs[large]["pages"].items():
         base = runs[small]["pages"][key]
         ratio = page["median_ms"] / base["median_ms"] if base["median_ms"] else 0
+        cpu_ratio = (page["cpu_median_ms"] / base["cpu_median_ms"]
+                     if base.get("cpu_median_ms") else 0)
         ok = page["p95_ms"] <= TARGET_P95_MS and ratio <= TARGET_RATIO
-        lines.append(f"| {key} (`{page['url']}` as {page['account']}) | "
-                     f"{base['median_ms']:.1f} / {base['p95_ms']:.1f} | "
-                     f"{page['median_ms']:.1f} / {page['p95_ms']:.1f} | {ratio:.2f} | "
-                     f"{base['sql']['statements']} / {page['sql']['statements']} | "
-                     f"{'PASS' if ok else 'FAIL'} |")
+        row = (f"| {key} (`{page['url']}` as {page['account']}) | "
+               f"{base['median_ms']:.1f} / {base['p95_ms']:.1f}{cpu(base)} | "
+               f"{page['median_ms']:.1f} / {page['p95_ms']:.1f}{cpu(page)} | {ratio:.2f} | "
+               f"{cpu_ratio:.2f} |")
+        if before:
+            old_small = before[small]["pages"].get(key)
+            old_large = before[large]["pages"].get(key)
+            row += (f" {old_small['median_ms']:.1f} ({old_small['p95_ms']:.1f}) / "
+                    f"{old_large['median_ms']:.1f} ({old_large['p95_ms']:.1f}) |"
+                    if old_small and old_large else " |")
+        lines.append(row + f" {base['sql']['statements']} / {page['sql']['statements']} | "
+                           f"{'PASS' if ok else 'FAIL'} |")
+    if before:
+        lines += ["", f"Before: {report.get('before_root')}, same data, each size just "
+                  "before this code's; load average "
+                  + "; ".join(f"{int(size):,}: " + ", ".join(f"{x:.2f}" for x in
+                                                             run["load_average"])
+                              for size, run in before.items()) + "."]
     lines += ["", f"## Slowest SELECT of each page at {int(large):,} and its plan", ""]
     for key, page in runs[large]["pages"].items():
         slowest = page["sql"]["slowest"]
@@ -511,26 +538,38 @@ def main():
                         help="a PostgreSQL server's URL (default TEST_DATABASE_URL, as set by "
                              "scripts/with-postgres.sh): each size's SQLite data copied into "
                              "its database pages_<size>, then the same pages")
+    parser.add_argument("--before-root", help="a checkout of the code before a change "
+                        "(git archive): its pages timed on the same data, each size just "
+                        "before this code's (SQLite)")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--result-file", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return run_worker(args)
     sizes = [int(s) for s in args.sizes.split(",")]
-    runs = {}
-    for size in sizes:
+    runs, before = {}, {}
+
+    def worker(root, size, extra=()):
         out = Path(tempfile.mkstemp(suffix=".json")[1])
-        subprocess.run([sys.executable, __file__, "--worker", str(size), "--result-file",
-                        str(out), "--enrolled", str(args.enrolled), "--repeat",
-                        str(args.repeat), "--warmup", str(args.warmup), "--data-dir",
-                        args.data_dir] + (["--postgres", args.postgres] if args.postgres else []),
-                       check=True, cwd=ROOT)
-        runs[str(size)] = json.loads(out.read_text())
+        subprocess.run([sys.executable, str(Path(root) / "bench" / "pages.py"), "--worker",
+                        str(size), "--result-file", str(out), "--enrolled", str(args.enrolled),
+                        "--repeat", str(args.repeat), "--warmup", str(args.warmup),
+                        "--data-dir", args.data_dir, *extra], check=True, cwd=root)
+        result = json.loads(out.read_text())
         out.unlink()
+        return result
+
+    for size in sizes:
+        if args.before_root:
+            # The code before the change, on the same data, just before (SQLite only).
+            before[str(size)] = worker(args.before_root, size)
+        runs[str(size)] = worker(ROOT, size, ["--postgres", args.postgres] if args.postgres
+                                 else [])
     date = datetime.date.today().isoformat()
     report = {"date": date, "sizes": sizes, "repeat": args.repeat, "warmup": args.warmup,
               "backend": "PostgreSQL" if args.postgres else "SQLite",
-              "enrolled": args.enrolled, "machine": _machine(), "runs": runs}
+              "enrolled": args.enrolled, "machine": _machine(), "runs": runs,
+              "before": before, "before_root": args.before_root}
     name = f"pages-{date}-{args.suffix or ('postgresql' if args.postgres else 'sqlite')}"
     output = Path(args.output_dir)
     (output / f"{name}.json").write_text(json.dumps(report, ensure_ascii=False, indent=1,

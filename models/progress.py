@@ -71,8 +71,14 @@ class FilterDepartment(_PhysicianFilter):
     arg_name = "pdept"
 
     def condition(self, value):
-        return _physician_has(Physician.department_id.in_(
-            select(Department.id).where(Department.name == value)))
+        # The enrollment's physician's department read by primary key, one row at a time (a
+        # correlated scalar, not an EXISTS): a page or a capped count stops after its matches
+        # on both databases, where PostgreSQL would otherwise hash every physician of the
+        # province's departments of that name before the first row (issue 9: 160 ms of a
+        # 5,000-row count at 330,000 physicians).
+        department = select(Physician.department_id).where(
+            Physician.id == Enrollment.physician_id).scalar_subquery()
+        return department.in_(select(Department.id).where(Department.name == value))
 
 
 class FilterCategory(_PhysicianFilter):
