@@ -688,3 +688,33 @@ def test_two_opposite_transfers_at_once_do_not_deadlock(province, apart):
     assert not errors, errors
     assert sorted(done) == sorted(movers) and len(paused) == 2
     assert not _tally_mismatch()
+
+
+def test_a_page_reads_only_its_own_rows_in_full(as_role, monkeypatch):
+    """The district's institutions are ordered and cut to a page in SQL (LIMIT … OFFSET), and
+    only the rows shown have their tallies read: one institution per page here."""
+    from sqlalchemy import event
+
+    from views import overview as view
+
+    _spread_states()
+    client = as_role("district")
+    monkeypatch.setattr(view, "PAGE_SIZE", 1)
+    seen = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        page = client.get("/overview/?sort=roster&desc=1&page=1").get_data(as_text=True)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert len(_cells(page)) == 1
+    ordered = [s for s, _p in seen if "ORDER BY" in s and "LIMIT" in s and "kind" in s]
+    assert len(ordered) == 1 and "OFFSET" in ordered[0]
+    per_row = [p for s, p in seen if s.lstrip().startswith("SELECT enrollment_tally.institution_id")
+               and "GROUP BY" not in s]
+    assert per_row and all(
+        len([v for v in (p.values() if isinstance(p, dict) else p) if isinstance(v, int)]) <= 2
+        for p in per_row)  # the cycle and the one institution of the page
