@@ -162,3 +162,19 @@ def test_the_prepared_statement_sends_what_sqlalchemy_would(province):
             assert sent[-1] == sent[-2]
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
+
+
+def test_behind_trusted_proxies_the_layer_sees_what_the_app_sees():
+    """With TRUSTED_PROXIES the layer sits inside ProxyFix: the scheme and host it checks the
+    referrer against are the client's, as Flask-WTF's are."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from app import create_app
+    from tests.conftest import _config
+    from views.exam_answer import AnswerFastPath
+
+    proxied = create_app({**_config(), "TRUSTED_PROXIES": 1})
+    assert isinstance(proxied.wsgi_app, ProxyFix)
+    assert isinstance(proxied.wsgi_app.app, AnswerFastPath)
+    direct = create_app(_config())
+    assert isinstance(direct.wsgi_app, AnswerFastPath)
