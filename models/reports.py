@@ -177,8 +177,9 @@ def write_workbook(path, kind, rows, heading, total=0, progress=None):
     ``PROGRESS_SECONDS`` on a slow machine) and at the end.
 
     The rows go in blocks of at most ``CLOCK_ROWS``, each ending at the latest where the next
-    report is due, with the progress looked at between blocks, not per row; the first ``WIDTH_SAMPLE`` rows are also
-    measured for the column widths, the others only written."""
+    report is due, with the progress looked at between blocks, not per row; the first
+    ``WIDTH_SAMPLE`` rows are also measured for the column widths, the others only written.
+    An empty value (None, "") writes no cell."""
     columns = kind.columns
     book = xlsxwriter.Workbook(str(path), {"constant_memory": True, **SAFE_WRITING})
     count = 0
@@ -384,12 +385,13 @@ def _paper_results():
             .where(PaperResult.id.in_(id_select))
             .order_by(Enrollment.institution_id, PaperResult.id)
             .execution_options(yield_per=chunk))
+        procedures, states = labels.table(PROCEDURE), labels.table(status)
         for index, (name, number, institution, paper, procedure, used, allowed, best, passed,
                     exempted) in enumerate(session.execute(statement), 1):
             state = ("exempted" if exempted else "passed" if passed
                      else "failed" if used >= allowed else "open")
-            yield [index, name, number, institution, paper, labels(PROCEDURE, procedure), used,
-                   best, labels(status, state)]
+            yield [index, name, number, institution, paper, procedures.get(procedure, procedure),
+                   used, best, states[state]]
 
     return ExportKind(
         name="paper_results", title=_l("Assessment progress"),
@@ -420,10 +422,11 @@ def _makeup():
             .where(Enrollment.id.in_(id_select))
             .order_by(Enrollment.institution_id, Enrollment.id)
             .execution_options(yield_per=chunk))
+        procedures, states = labels.table(PROCEDURE), labels.table(ENROLLMENT_STATE)
         for index, (name, number, institution, procedure, state, updated) in enumerate(
                 session.execute(statement), 1):
-            yield [index, name, number, institution, labels(PROCEDURE, procedure),
-                   labels(ENROLLMENT_STATE, state), updated]
+            yield [index, name, number, institution, procedures.get(procedure, procedure),
+                   states.get(state, state), updated]
 
     return ExportKind(
         name="makeup", title=_l("Make-up management"),
