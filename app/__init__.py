@@ -43,12 +43,13 @@ def create_app(overrides=None):
     from app import cli
     from security.headers import register_security_headers
     from security.session_rules import register_session_rules
-    from views import exam_answer
+    from views import exam_answer, render_cache
 
     cli.register(app)
     exam_answer.register(app)  # before the session rules: the exam's hot path loads no user
     register_session_rules(app)
     register_security_headers(app)
+    render_cache.register(app)
     return app
 
 
