@@ -35,6 +35,9 @@ class Config:
     REDIS_URL = os.environ.get("REDIS_URL", "")
     # An export's file is downloadable for this long, then deleted (models.reports).
     EXPORT_TTL_HOURS = float(os.environ.get("EXPORT_TTL_HOURS", 24))
+    # The navigation menu is rendered once per (roles, locale) and kept this long in each
+    # process (views/render_cache.py): a changed role permission shows in the menu within it.
+    MENU_CACHE_SECONDS = float(os.environ.get("MENU_CACHE_SECONDS", 60))
     # Files uploaded by users live here, never under a static folder.
     # A job whose run fails (its work-horse killed by a service manager or the kernel, an
     # error) runs again up to JOB_RETRIES times, after these many seconds.

@@ -25,12 +25,13 @@ def _menus(app, users, cache_seconds):
 
 def test_each_role_gets_its_own_menu_from_the_cache(province):
     users = ["province", "NX1008611", "ops", "NX1008600", "district", "NX1008622"]
+    configured = province.config["MENU_CACHE_SECONDS"]
     try:
         uncached = _menus(province, users, 0)
         cached = _menus(province, users, 60)
         cached_again = _menus(province, list(reversed(users)), 60)
     finally:
-        province.config.pop("MENU_CACHE_SECONDS", None)
+        province.config["MENU_CACHE_SECONDS"] = configured
         province.extensions.pop("dk_menu_cache", None)
     assert cached == uncached == cached_again
     assert uncached["province"] != uncached["NX1008611"] != uncached["ops"]

@@ -11,7 +11,7 @@ a third of its CPU here:
 - **The menu.** FAB renders the navigation bar for every page, asking the security manager
   about every item (``menu_access``). Its HTML depends only on the account's roles and the
   locale, so it is rendered once per (roles, locale) and kept for ``MENU_CACHE_SECONDS``
-  (60). A role whose menu permissions an administrator edits sees the change within that
+  (config.py, 60). A role whose menu permissions an administrator edits sees the change within that
   time; what a role may open is still checked on every request by the views themselves —
   the menu only shows the links.
 """
