@@ -386,49 +386,37 @@ def main():
 
 def _compared(runs, before):
     """Lines setting a run of the earlier code (``before``, same data, just before) beside
-    this one: p95 wall and CPU at each size, and the CPU p95 ratio largest/smallest."""
+    this one: p95 and median, wall and CPU at each size, and the CPU ratio largest/smallest."""
     sizes = [r["size"] for r in runs]
     old = {r["size"]: r for r in before}
-    lines = ["## Before (the code without the roll-up) and after, on the same data", "",
-             "p95 ms, wall / CPU (this process), each size; the ratio is the CPU p95 of the "
-             "largest size over the smallest's.", "",
-             "| page | " + " | ".join(f"before {n:,}" for n in sizes) + " | "
-             + " | ".join(f"after {n:,}" for n in sizes) + " | CPU ratio before | CPU ratio after |",
-             "|---|" + "---|" * (2 * len(sizes) + 2)]
-
-    def cell(run, key):
-        page = run["pages"][key]
-        return f"{page['p95_ms']:.1f} / {page['cpu']['p95_ms']:.1f}"
-
-    def ratio(group, key):
-        first, last = group[sizes[0]], group[sizes[-1]]
-        return last["pages"][key]["cpu"]["p95_ms"] / first["pages"][key]["cpu"]["p95_ms"]
-
     new = {r["size"]: r for r in runs}
-    for key in runs[0]["pages"]:
-        lines.append(f"| {key} | " + " | ".join(cell(old[n], key) for n in sizes) + " | "
-                     + " | ".join(cell(new[n], key) for n in sizes)
-                     + f" | {ratio(old, key):.2f} | {ratio(new, key):.2f} |")
-    lines += ["", "Median ms, wall / CPU (less swayed by the other sessions' load than the p95 "
-              "of 30 samples); the ratio is the CPU median of the largest size over the "
-              "smallest's.", "",
-              "| page | " + " | ".join(f"before {n:,}" for n in sizes) + " | "
-              + " | ".join(f"after {n:,}" for n in sizes)
-              + " | CPU ratio before | CPU ratio after |",
-              "|---|" + "---|" * (2 * len(sizes) + 2)]
 
-    def median(run, key):
-        page = run["pages"][key]
-        return f"{page['median_ms']:.1f} / {page['cpu']['median_ms']:.1f}"
+    def table(stat, intro):
+        def cell(run, key):
+            page = run["pages"][key]
+            return f"{page[stat]:.1f} / {page['cpu'][stat]:.1f}"
 
-    def median_ratio(group, key):
-        first, last = group[sizes[0]], group[sizes[-1]]
-        return last["pages"][key]["cpu"]["median_ms"] / first["pages"][key]["cpu"]["median_ms"]
+        def ratio(group, key):
+            first, last = group[sizes[0]], group[sizes[-1]]
+            return last["pages"][key]["cpu"][stat] / first["pages"][key]["cpu"][stat]
 
-    for key in runs[0]["pages"]:
-        lines.append(f"| {key} | " + " | ".join(median(old[n], key) for n in sizes) + " | "
-                     + " | ".join(median(new[n], key) for n in sizes)
-                     + f" | {median_ratio(old, key):.2f} | {median_ratio(new, key):.2f} |")
+        rows = [intro, "",
+                "| page | " + " | ".join(f"before {n:,}" for n in sizes) + " | "
+                + " | ".join(f"after {n:,}" for n in sizes)
+                + " | CPU ratio before | CPU ratio after |",
+                "|---|" + "---|" * (2 * len(sizes) + 2)]
+        for key in runs[0]["pages"]:
+            rows.append(f"| {key} | " + " | ".join(cell(old[n], key) for n in sizes) + " | "
+                        + " | ".join(cell(new[n], key) for n in sizes)
+                        + f" | {ratio(old, key):.2f} | {ratio(new, key):.2f} |")
+        return rows
+
+    lines = ["## Before (the code without the roll-up) and after, on the same data", ""]
+    lines += table("p95_ms", "p95 ms, wall / CPU (this process), each size; the ratio is the "
+                   "CPU p95 of the largest size over the smallest's.")
+    lines += [""] + table("median_ms", "Median ms, wall / CPU (less swayed by the other "
+                          "sessions' load than the p95 of 30 samples); the ratio is the CPU "
+                          "median of the largest size over the smallest's.")
     lines += ["", "Load average at the end of each size, before: " + "; ".join(
         f"{r['size']:,}: {tuple(round(x, 1) for x in r['load_average'])}" for r in before)
         + "; after: " + "; ".join(
