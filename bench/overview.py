@@ -23,7 +23,10 @@ Export granularity: the district's 报名进度 export is run in-process (the jo
 and every progress report is recorded: the largest gap in rows (as % of the total, target ≤ 5 %)
 and in seconds, and the rows per second.
 
-Each size runs in its own child process (``--worker``) so neither warms the other. Results:
+Each size runs in its own child process (``--worker``) so neither warms the other, and the
+parent times every page of every size in turns: batches of 5 requests, the sizes alternating,
+--repeat (100) per page and size (bench/interleave.py), so the machine's other work falls on
+both sizes alike and the ratio is the pages'. Results:
 a table on stdout and bench/results/overview-<date>[-<backend>].md and .json (``--name`` for
 another name). ``--before RUN.json``: the results of the earlier code on the same data, run just
 before, are set beside this run's (p95 wall and CPU, the CPU ratio); ``--from-json`` writes the
@@ -46,6 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.interleave import Sizes, serve  # noqa: E402
 from bench.roster import _enroll_bulk, _login, _percentile, _summary, institutions_for  # noqa
 
 DEFAULT_SIZES = (1000, 330000)
@@ -179,7 +183,6 @@ def _run_size(url, workdir, size, args):
         log(f"data ({'reused' if reused else 'built'}): {counts}; {timings}")
         db.session.remove()
 
-    results = {}
     clients = {}
     for account in ACCOUNTS:
         clients[account] = _login(app.test_client(), account, DEMO_PASSWORD)
@@ -187,25 +190,19 @@ def _run_size(url, workdir, size, args):
     # As a production worker after loading the app: start-up objects out of the collector.
     gc.collect()
     gc.freeze()
-    plans = {}
+    # The parent times every page of every size in turns (bench/interleave.py).
+    samples = serve({f"{page}_{account}": (clients[account], path)
+                     for account in ACCOUNTS for page, path in PAGES})
+    results, plans = {}, {}
     for account in ACCOUNTS:
-        client = clients[account]
         for page, path in PAGES:
-            for _ in range(args.warmup):
-                assert client.get(path).status_code == 200
-            samples, cpu = [], []
-            for _ in range(args.repeat):
-                started, started_cpu = time.perf_counter(), time.process_time()
-                response = client.get(path)
-                samples.append((time.perf_counter() - started) * 1000)
-                cpu.append((time.process_time() - started_cpu) * 1000)
-                assert response.status_code == 200, (account, path, response.status_code)
             key = f"{page}_{account}"
-            results[key] = _summary(samples)
+            wall, cpu = samples[key]
+            results[key] = _summary(wall)
             # CPU time of this process (SQLite runs in it): what the request costs, without
             # the waiting that other work on a loaded machine adds to the wall-clock time.
             results[key]["cpu"] = _summary(cpu)
-            plans[key] = _plans(app, client, path, backend)
+            plans[key] = _plans(app, clients[account], path, backend)
             log(f"{page:9} {account:9} median {results[key]['median_ms']:7.1f} ms  p95 "
                 f"{results[key]['p95_ms']:7.1f} ms  (CPU median {results[key]['cpu']['median_ms']:6.1f}"
                 f" p95 {results[key]['cpu']['p95_ms']:6.1f}); {plans[key]['statements']} "
@@ -338,7 +335,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)))
     parser.add_argument("--database-url", default=None)
-    parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--repeat", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--no-export", dest="export", action="store_false")
     parser.add_argument("--data-dir", default="/var/tmp/dingkao-bench",
@@ -360,20 +357,27 @@ def main():
 
     sizes = [int(s) for s in args.sizes.split(",")]
     runs = json.loads(Path(args.from_json).read_text()) if args.from_json else []
-    for size in sizes if not args.from_json else ():
-        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
-            result_file = handle.name
-        command = [sys.executable, __file__, "--worker", str(size), "--result-file",
-                   result_file, "--repeat", str(args.repeat), "--warmup", str(args.warmup)]
-        if args.database_url:
-            command += ["--database-url", args.database_url]
-        if not args.export:
-            command.append("--no-export")
-        command += ["--data-dir", args.data_dir] + (["--rebuild"] if args.rebuild else [])
-        print(f"size {size:,}", flush=True)
-        subprocess.run(command, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-        runs.append(json.loads(Path(result_file).read_text()))
-        os.unlink(result_file)
+    if not args.from_json:
+        files, commands = {}, {}
+        for size in sizes:
+            with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+                files[size] = handle.name
+            command = [sys.executable, __file__, "--worker", str(size), "--result-file",
+                       files[size]]
+            if args.database_url:
+                command += ["--database-url", args.database_url]
+            if not args.export:
+                command.append("--no-export")
+            commands[size] = command + ["--data-dir", args.data_dir] + (
+                ["--rebuild"] if args.rebuild else [])
+        # One child per size, set up side by side; then every page timed in turns.
+        children = Sizes(commands, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        children.run([f"{page}_{account}" for account in ACCOUNTS for page, _ in PAGES],
+                     args.warmup, args.repeat)
+        children.finish()
+        for size in sizes:
+            runs.append(json.loads(Path(files[size]).read_text()))
+            os.unlink(files[size])
     before = json.loads(Path(args.before).read_text()) if args.before else None
     report = _report(runs, before)
     print(report)
@@ -415,7 +419,7 @@ def _compared(runs, before):
     lines += table("p95_ms", "p95 ms, wall / CPU (this process), each size; the ratio is the "
                    "CPU p95 of the largest size over the smallest's.")
     lines += [""] + table("median_ms", "Median ms, wall / CPU (less swayed by the other "
-                          "sessions' load than the p95 of 30 samples); the ratio is the CPU "
+                          "sessions' load than the p95); the ratio is the CPU "
                           "median of the largest size over the smallest's.")
     lines += ["", "Load average at the end of each size, before: " + "; ".join(
         f"{r['size']:,}: {tuple(round(x, 1) for x in r['load_average'])}" for r in before)

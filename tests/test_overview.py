@@ -224,6 +224,34 @@ def test_many_rows_are_paged_and_the_total_still_counts_them_all(as_role, monkey
         == seen[:1]
 
 
+def test_the_page_links_are_the_first_the_last_and_those_near_the_current_one():
+    from views.overview import page_numbers
+
+    assert page_numbers(0, 1) == [0]
+    assert page_numbers(0, 5) == [0, 1, 2, 3, 4]
+    assert page_numbers(0, 50) == [0, 1, 2, 3, None, 49]
+    assert page_numbers(25, 50) == [0, None, 22, 23, 24, 25, 26, 27, 28, None, 49]
+    assert page_numbers(49, 50) == [0, None, 46, 47, 48, 49]
+    assert page_numbers(4, 9) == [0, 1, 2, 3, 4, 5, 6, 7, 8]
+
+
+def test_a_region_of_many_pages_links_only_the_pages_near_the_current_one(as_role, monkeypatch):
+    from views import overview as view
+
+    _spread_states()
+    client = as_role("city")
+    rows = len(_cells(client.get("/overview/?sort=name").get_data(as_text=True)))
+    monkeypatch.setattr(view, "PAGE_SIZE", 1)
+    monkeypatch.setattr(view, "PAGE_WINDOW", 0)
+    assert rows >= 4
+    page = client.get("/overview/?sort=name&page=1").get_data(as_text=True)
+    pager = page.split('id="overview-pages"')[1].split("</ul>")[0]
+    links = re.findall(r"<a href=\"[^\"]*page=(\d+)\">(\d+)</a>", pager.replace("&amp;", "&"))
+    # The first, the current (page 2) and the last; the pages between them left out.
+    assert links == [("0", "1"), ("1", "2"), (str(rows - 1), str(rows))]
+    assert '<li class="active"><a href="' in pager and "…" in pager
+
+
 def test_the_figures_are_refused_to_institutions_and_physicians_whatever_the_page(province):
     """The model refuses on its own, not only through the role's menu permissions."""
     from werkzeug.exceptions import Forbidden

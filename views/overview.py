@@ -3,6 +3,8 @@ province → cities → districts → institutions, sortable, for the cycle chos
 by default), with two charts drawn on the server as SVG (no script, no external library): the
 completion rate per region, and where the included physicians are as a stacked bar per
 region."""
+from urllib.parse import urlencode
+
 from flask import g, request, url_for
 from flask_appbuilder import BaseView, expose
 from flask_appbuilder.security.decorators import has_access
@@ -13,12 +15,27 @@ from security import scope
 
 BAR_HEIGHT, BAR_GAP, LABEL_WIDTH, CHART_WIDTH = 22, 8, 180, 420
 # A district may hold a thousand institutions: the table and the charts show a page of them
-# (in the order chosen), the total row all of them.
-PAGE_SIZE = 50
+# (in the order chosen, 20 a page like every list of the console), the total row all of them.
+PAGE_SIZE = 20
+# Page links around the current page; the first and the last are always shown.
+PAGE_WINDOW = 3
 
 
 def percent(rate):
     return "—" if rate is None else f"{rate:.1%}"
+
+
+def page_numbers(page, pages):
+    """The page numbers to link (0-based): the first, the last and PAGE_WINDOW each side of
+    ``page``; None where numbers are left out."""
+    shown = sorted({0, pages - 1, *range(max(0, page - PAGE_WINDOW),
+                                         min(pages, page + PAGE_WINDOW + 1))})
+    numbers = []
+    for number in shown:
+        if numbers and number > numbers[-1] + 1:
+            numbers.append(None)
+        numbers.append(number)
+    return numbers
 
 
 def completion_chart(rows):
@@ -88,16 +105,22 @@ class OverviewView(BaseView):
             return url_for(".index", region=region_id, cycle=cycle_id, sort=key,
                            desc="1" if descending else "0", page=number)
 
+        # A link per row: the routes are looked up once, the rows' ids appended.
+        region_link = url_for(".index")
+        cycle_arg = {"cycle": cycle_id} if cycle_id else {}
+        institution_link = url_for("EnrollmentView.list")
+
         def drill_url(row):
             if row.administration_id is not None:
-                return url_for(".index", region=row.administration_id, cycle=cycle_id)
-            return url_for("EnrollmentView.list", _flt_0_institution=row.institution_id)
+                return f"{region_link}?{urlencode({'region': row.administration_id, **cycle_arg})}"
+            return f"{institution_link}?_flt_0_institution={row.institution_id}"
 
         return self.render_template(
             "overview/index.html", cycle=cycle, data=data, rows=rows, columns=model.COLUMNS,
             sort_key=key, descending=descending, sort_url=sort_url, drill_url=drill_url,
             percent=percent, completion=completion_chart(rows), stages=stage_chart(rows),
-            page=page, pages=pages, page_size=PAGE_SIZE, page_url=page_url,
+            page=page, pages=pages, page_numbers=page_numbers(page, pages),
+            page_size=PAGE_SIZE, page_url=page_url,
             row_count=data.row_count, cycles=model.cycles(), cycle_id=cycle_id, region_id=region_id,
             user=g.user)
 
