@@ -46,7 +46,7 @@ def serve(pages):
     ``pages`` maps a page key to (client, url). Returns {key: (wall ms list, CPU ms list)}.
     """
     samples = {key: ([], []) for key in pages}
-    _answer({"ready": sorted(pages)})
+    _answer({"ready": list(pages)})
     for line in sys.stdin:
         command = json.loads(line)
         if command["op"] == "done":

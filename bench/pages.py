@@ -9,7 +9,9 @@ attempt and one 测评进度 row per enrollment awaiting or past the exam, ``ANA
 
 Timed in-process through Flask's test client (routing, session, scoping, SQL, templates; no
 network), after ``gc.freeze()`` once the app and its clients are up: 2 warm-ups, then
---repeat timed requests (median, nearest-rank p95). Each size runs in its own child process.
+--repeat (60) timed requests (median, nearest-rank p95). Each size runs in its own child
+process, and the parent times every page of every size in turns (batches of 5, the sizes
+alternating: bench/interleave.py), so the machine's other work falls on both sizes alike.
 Then every page is requested once more with its SQL captured: statement count, and the plan
 (EXPLAIN QUERY PLAN) of its slowest SELECT. Results: bench/results/pages-<date>-<suffix>.md
 and .json, with machine and data size.
@@ -32,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.interleave import Sizes, serve  # noqa: E402
 from bench.roster import _login, _percentile, _summary, institutions_for  # noqa: E402
 
 DEFAULT_SIZES = (1000, 330000)
@@ -272,6 +275,8 @@ def _pages(app):
         ("progress_state_dept", "province", DEMO_PASSWORD,
          "/enrollmentview/list/?_flt_0_state=awaiting_exam&_flt_2_id=%E5%86%85%E7%A7%91",
          "dk-row"),
+        ("progress_city", "city", DEMO_PASSWORD, "/enrollmentview/list/", "dk-row"),
+        ("progress_district", "district", DEMO_PASSWORD, "/enrollmentview/list/", "dk-row"),
         ("progress_last", "province", DEMO_PASSWORD,
          f"/enrollmentview/list/?page_EnrollmentView={last}", "dk-row"),
         ("review_busiest", busiest, BENCH_PASSWORD,
@@ -404,19 +409,12 @@ def run_worker(args):
         assert must in body, (key, "no rows")
     gc.collect()
     gc.freeze()
+    # The parent times every page of every size in turns (bench/interleave.py).
+    samples = serve({key: (clients[account], url) for key, account, _pw, url, _must in pages})
     results = {}
     for key, account, _pw, url, _must in pages:
-        client = clients[account]
-        for _ in range(args.warmup):
-            client.get(url)
-        samples, cpu = [], []
-        for _ in range(args.repeat):
-            started, started_cpu = time.perf_counter(), time.process_time()
-            response = client.get(url)
-            samples.append((time.perf_counter() - started) * 1000)
-            cpu.append((time.process_time() - started_cpu) * 1000)
-            assert response.status_code == 200
-        results[key] = {**_summary(samples), "cpu_median_ms": round(statistics.median(cpu), 1),
+        wall, cpu = samples[key]
+        results[key] = {**_summary(wall), "cpu_median_ms": round(statistics.median(cpu), 1),
                         "url": url, "account": account, "load_average": os.getloadavg()}
         log(f"{key:22} median {results[key]['median_ms']:7.1f} ms  p95 "
             f"{results[key]['p95_ms']:7.1f} ms  cpu {results[key]['cpu_median_ms']:7.1f} ms")
@@ -529,7 +527,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)))
     parser.add_argument("--enrolled", type=float, default=0.8)
-    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "dingkao-pages"))
     parser.add_argument("--output-dir", default=str(ROOT / "bench" / "results"))
@@ -559,12 +557,23 @@ def main():
         out.unlink()
         return result
 
-    for size in sizes:
-        if args.before_root:
-            # The code before the change, on the same data, just before (SQLite only).
+    if args.before_root:
+        # The code before the change, on the same data, just before (SQLite only; its own
+        # worker times its pages one size after the other).
+        for size in sizes:
             before[str(size)] = worker(args.before_root, size)
-        runs[str(size)] = worker(ROOT, size, ["--postgres", args.postgres] if args.postgres
-                                 else [])
+    # This code: one child per size, every page timed in turns.
+    files = {size: Path(tempfile.mkstemp(suffix=".json")[1]) for size in sizes}
+    children = Sizes({size: [sys.executable, str(ROOT / "bench" / "pages.py"), "--worker",
+                             str(size), "--result-file", str(files[size]), "--enrolled",
+                             str(args.enrolled), "--data-dir", args.data_dir,
+                             *(["--postgres", args.postgres] if args.postgres else [])]
+                      for size in sizes}, cwd=ROOT)
+    children.run(children.keys, args.warmup, args.repeat)
+    children.finish()
+    for size in sizes:
+        runs[str(size)] = json.loads(files[size].read_text())
+        files[size].unlink()
     date = datetime.date.today().isoformat()
     report = {"date": date, "sizes": sizes, "repeat": args.repeat, "warmup": args.warmup,
               "backend": "PostgreSQL" if args.postgres else "SQLite",

@@ -64,6 +64,10 @@ class Enrollment(Model):
     institution_id = Column(Integer, ForeignKey("institution.id"), nullable=False)
     institution = relationship("Institution")
     state = Column(String(32), nullable=False, default=ENROLLMENT_STATE.PENDING_ENROLLMENT)
+    # The physician's department, copied for 报名进度's 科室 filter at province scale. The
+    # database keeps it (triggers of migration f1a9d3c7b2e8): written by no code, read by the
+    # filter only.
+    department_id = Column(Integer)
     procedure = Column(String(16))
     simple_condition = Column(String(16))
     statement = Column(Text)
@@ -83,6 +87,7 @@ class Enrollment(Model):
         Index("ix_enrollment_institution_state", "institution_id", "state"),
         Index("ix_enrollment_cycle_state", "cycle_id", "state"),
         Index("ix_enrollment_physician", "physician_id"),
+        Index("ix_enrollment_department_state", "department_id", "state"),
     )
 
     @property

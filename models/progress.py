@@ -71,14 +71,11 @@ class FilterDepartment(_PhysicianFilter):
     arg_name = "pdept"
 
     def condition(self, value):
-        # The enrollment's physician's department read by primary key, one row at a time (a
-        # correlated scalar, not an EXISTS): a page or a capped count stops after its matches
-        # on both databases, where PostgreSQL would otherwise hash every physician of the
-        # province's departments of that name before the first row (issue 9: 160 ms of a
-        # 5,000-row count at 330,000 physicians).
-        department = select(Physician.department_id).where(
-            Physician.id == Enrollment.physician_id).scalar_subquery()
-        return department.in_(select(Department.id).where(Department.name == value))
+        # The department copied onto the enrollment (kept by the database's triggers), with
+        # its (department, state) index: a page or a capped count reads only the matching
+        # enrollments (issue 9: at 330,000 physicians, reading each physician's department
+        # walked 30,000 of them for a 5,000-row count).
+        return Enrollment.department_id.in_(select(Department.id).where(Department.name == value))
 
 
 class FilterCategory(_PhysicianFilter):

@@ -71,3 +71,66 @@ def test_a_row_offers_only_the_buttons_that_apply_to_its_state(as_role):
     assert f'id="row-print_certificates-{waiting.id}"' not in page
     assert f'id="row-print_certificates-{pending.id}"' not in page
     assert f'id="row-reject_by_administration-{pending.id}"' not in page
+
+
+def _department_of(enrollment_id):
+    from sqlalchemy import text
+
+    return db.session.execute(text("SELECT department_id FROM enrollment WHERE id = :id"),
+                              {"id": enrollment_id}).scalar()
+
+
+def test_the_department_filter_follows_a_physician_to_another_department(as_role):
+    """报名进度's 科室 filter reads the department the database copies onto the enrollment:
+    moved to 外科, out of any department, back; each time the list agrees."""
+    from models import Department
+
+    client = as_role("institution")
+    doctor = db.session.query(Physician).filter_by(name="王医生").one()
+    enrollment = db.session.query(Enrollment).filter_by(physician_id=doctor.id).first()
+    assert enrollment is not None and _department_of(enrollment.id) == doctor.department_id
+    surgery = db.session.query(Department).filter_by(
+        institution_id=doctor.institution_id, name="外科").one()
+    before = doctor.department_id
+    assert before != surgery.id
+    doctor.department_id = surgery.id
+    db.session.commit()
+    assert _department_of(enrollment.id) == surgery.id
+    page = client.get("/enrollmentview/list/?_flt_2_id=外科").get_data(as_text=True)
+    assert "王医生" in _names(page)
+    doctor.department_id = None
+    db.session.commit()
+    assert _department_of(enrollment.id) is None
+    assert "王医生" not in _names(client.get("/enrollmentview/list/?_flt_2_id=外科")
+                                  .get_data(as_text=True))
+    doctor.department_id = before
+    db.session.commit()
+    assert _department_of(enrollment.id) == before
+
+
+def test_an_enrollment_written_by_any_code_takes_its_physicians_department(province):
+    """A bulk INSERT … SELECT (as a load script writes rows) and an ORM insert both get the
+    physician's department; the app never writes the column itself."""
+    from sqlalchemy import text
+
+    from models import Cycle
+
+    cycle = Cycle.current()
+    outside = db.session.query(Physician).filter(
+        Physician.department_id.isnot(None),
+        ~Physician.id.in_(db.session.query(Enrollment.physician_id).filter_by(
+            cycle_id=cycle.id))).limit(2).all()
+    assert len(outside) == 2
+    db.session.execute(text(
+        "INSERT INTO enrollment (cycle_id, physician_id, institution_id, state, form_data, "
+        "completed_steps, included_at, updated_at) SELECT :cycle, id, institution_id, "
+        "'pending_enrollment', '{}', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM physician "
+        "WHERE id = :id"), {"cycle": cycle.id, "id": outside[0].id})
+    orm = Enrollment(cycle_id=cycle.id, physician_id=outside[1].id,
+                     institution_id=outside[1].institution_id)
+    db.session.add(orm)
+    db.session.commit()
+    bulk = db.session.query(Enrollment).filter_by(cycle_id=cycle.id,
+                                                  physician_id=outside[0].id).one()
+    assert _department_of(bulk.id) == outside[0].department_id
+    assert _department_of(orm.id) == outside[1].department_id
