@@ -746,3 +746,18 @@ def test_a_page_reads_only_its_own_rows_in_full(as_role, monkeypatch):
     assert per_row and all(
         len([v for v in (p.values() if isinstance(p, dict) else p) if isinstance(v, int)]) <= 2
         for p in per_row)  # the cycle and the one institution of the page
+
+
+def test_the_operators_home_counts_every_enrollment_of_the_cycle_by_state(as_role):
+    """The operator's home reads the provinces' roll-ups; the figures equal a recount."""
+    from sqlalchemy import func
+
+    _spread_states()
+    cycle = Cycle.current()
+    page = as_role("operator").get("/").get_data(as_text=True)
+    panel = page.split('id="completion"')[1].split("</table>")[0]
+    shown = dict(re.findall(r"<tr><td>([^<]+)</td><td>(\d+)</td></tr>", panel))
+    recount = {S.label(state): str(n) for state, n in db.session.query(
+        Enrollment.state, func.count(Enrollment.id)).filter(
+        Enrollment.cycle_id == cycle.id).group_by(Enrollment.state)}
+    assert shown == recount and len(shown) >= 5

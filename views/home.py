@@ -38,13 +38,16 @@ def _count(model):
 def state_counts(cycle, actor=None):
     """{state: n} of the enrollments the current user may see in the cycle, read from the
     tally the state machine keeps: for an administration its region's roll-up (one row per
-    state), otherwise the institutions' tally rows (at most institutions × states rows, not
+    state), for the system the provinces' roll-ups, for an institution its tally rows (not
     every enrollment)."""
-    if actor is not None and actor.kind == scope.ADMINISTRATION:
-        own = int(actor.admin_path.strip("/").split("/")[-1])
-        rows = db.session.query(RegionTally.measure, RegionTally.count).filter(
-            RegionTally.cycle_id == cycle.id, RegionTally.administration_id == own,
-            RegionTally.measure.in_(S.values()))
+    if actor is not None and actor.kind in (scope.ADMINISTRATION, scope.ALL):
+        if actor.kind == scope.ADMINISTRATION:
+            regions = [int(actor.admin_path.strip("/").split("/")[-1])]
+        else:  # every institution is under one of the top administrations (the provinces)
+            regions = select(Administration.id).where(Administration.parent_id.is_(None))
+        rows = db.session.query(RegionTally.measure, func.sum(RegionTally.count)).filter(
+            RegionTally.cycle_id == cycle.id, RegionTally.administration_id.in_(regions),
+            RegionTally.measure.in_(S.values())).group_by(RegionTally.measure)
         return {state: int(n) for state, n in rows.all() if n}
     rows = scope.restrict(
         db.session.query(EnrollmentTally.state, func.sum(EnrollmentTally.count)),
