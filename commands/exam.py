@@ -188,22 +188,29 @@ class _Prepared:
 
     def __init__(self, statement, dialect):
         compiled = statement.compile(dialect=dialect)
-        self.compiled = compiled
         self.sql = compiled.string
         self.positions = compiled.positiontup  # None for a named paramstyle
         self.escaped = dict(compiled.escaped_bind_names or {})
-        self.processors = {}
+        processors = {}
         for name, bind in compiled.binds.items():
             processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
-                self.processors[name] = processor
+                processors[name] = processor
+        # The statement's own values (its literals: the state, an active account) converted
+        # once; the caller's (the bind parameters without a value) on every run.
+        self.given = [(name, processors.get(name)) for name, bind in compiled.binds.items()
+                      if bind.required]
+        given = {name for name, _ in self.given}
+        self.fixed = {name: processors[name](value) if name in processors else value
+                      for name, value in compiled.construct_params(_check=False).items()
+                      if name not in given}
 
     def run(self, connection, params):
         """The statement's rowcount."""
-        values = self.compiled.construct_params(params)
-        for name, processor in self.processors.items():
-            if name in values:
-                values[name] = processor(values[name])
+        values = dict(self.fixed)
+        for name, processor in self.given:
+            value = params[name]
+            values[name] = value if processor is None else processor(value)
         if self.positions is not None:
             args = tuple(values[name] for name in self.positions)
         else:

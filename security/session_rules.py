@@ -9,7 +9,9 @@ password is changed or reset (every session of the account).
 Then, on every request of a logged-in user: first a new password, then (physicians) a bound
 mobile number; nothing else opens until both are done.
 """
+import os
 import secrets
+import threading
 
 from flask import current_app, flash, g, redirect, request, session, url_for
 from flask_babel import lazy_gettext as _l
@@ -65,9 +67,58 @@ def is_live(user_id, session_id=None):
     session_id = session_id or session.get(SESSION_ID)
     if not session_id:
         return False
-    owner = _live_script()(keys=[_PREFIX + session_id, _ACCOUNT_PREFIX + str(user_id)],
-                           args=[_idle_seconds()])
-    return owner is not None and owner.decode() == str(user_id)
+    owner = _owner(_PREFIX + session_id, _ACCOUNT_PREFIX + str(user_id), _idle_seconds())
+    if isinstance(owner, bytes):
+        owner = owner.decode()
+    return owner is not None and owner == str(user_id)
+
+
+def _owner(session_key, account_key, idle_seconds, redis=None):
+    """The script's answer (the session's owner, bytes, or None), by the quick way when it
+    works, else through the client (which also loads the script when Redis lost it)."""
+    redis = redis or _redis()
+    script = _live_script(redis)
+    try:
+        return _quick_call(redis, script.sha, session_key, account_key, idle_seconds)
+    except Exception:  # any trouble: the client's way, with its retries and script loading
+        _quick.connection = None
+        return script(keys=[session_key, account_key], args=[idle_seconds])
+
+
+class _Quick(threading.local):
+    """This thread's own connection to the app's Redis, for the liveness script only."""
+    connection = None
+    redis = None
+    pid = None
+
+
+_quick = _Quick()
+
+
+def _quick_call(redis, sha, session_key, account_key, idle_seconds):
+    """EVALSHA of the liveness script, packed here and sent on this thread's own connection
+    (made with the pool's settings: address, password, database, time-outs). The client's
+    ``evalsha`` costs several times the script's own work: a connection checked out of the
+    pool and back, health checks, the arguments encoded one by one. Any error (NOSCRIPT, a
+    lost connection, a time-out) drops the connection and raises: the caller asks again the
+    client's way."""
+    state = _quick
+    connection = state.connection
+    if connection is None or state.redis is not redis or state.pid != os.getpid():
+        pool = redis.connection_pool
+        connection = pool.connection_class(**pool.connection_kwargs)
+        connection.connect()
+        state.connection, state.redis, state.pid = connection, redis, os.getpid()
+    parts = (b"EVALSHA", sha.encode(), b"2", session_key.encode(), account_key.encode(),
+             str(int(idle_seconds)).encode())
+    packed = b"*6\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(part), part) for part in parts)
+    try:
+        connection.send_packed_command([packed], check_health=False)
+        return connection.read_response(disable_decoding=True)
+    except BaseException:
+        state.connection = None
+        connection.disconnect()
+        raise
 
 
 # One round trip and one command (every request asks it): the session's owner, and both the
@@ -82,8 +133,8 @@ return owner
 _live_scripts = {}
 
 
-def _live_script():
-    redis = _redis()
+def _live_script(redis=None):
+    redis = redis or _redis()
     known = _live_scripts.get(id(redis))
     if known is None or known[0] is not redis:
         known = _live_scripts[id(redis)] = (redis, redis.register_script(_LIVE))

@@ -178,3 +178,78 @@ def test_behind_trusted_proxies_the_layer_sees_what_the_app_sees():
     assert isinstance(proxied.wsgi_app.app, AnswerFastPath)
     direct = create_app(_config())
     assert isinstance(direct.wsgi_app, AnswerFastPath)
+
+
+def test_a_token_checked_once_lets_no_other_token_through(as_role, reached_app):
+    """What the layer keeps of a checked cookie and token is kept for that very pair: the same
+    cookie with another token is checked again (and refused by the app)."""
+    doctor, attempt, singles = _simple_attempt(as_role)
+    token = _token_from_session(doctor)
+    assert _post(doctor, attempt, singles[0].id, "A", token).status_code == 200
+    assert reached_app == []
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    assert _post(doctor, attempt, singles[0].id, "B", forged).status_code == 400
+    assert len(reached_app) == 1 and _stored(attempt, singles[0].id) == "A"
+
+
+def _later(monkeypatch, seconds):
+    import time
+
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + seconds)
+
+
+def test_a_checked_cookie_is_kept_no_longer_than_its_age_limit(as_role, province,
+                                                               reached_app, monkeypatch):
+    doctor, attempt, singles = _simple_attempt(as_role)
+    token = _token_from_session(doctor)
+    assert _post(doctor, attempt, singles[0].id, "A", token).status_code == 200
+    _later(monkeypatch, province.permanent_session_lifetime.total_seconds() + 5)
+    refused = _post(doctor, attempt, singles[0].id, "B", token)
+    assert refused.status_code != 200 and reached_app
+    assert _stored(attempt, singles[0].id) == "A"
+
+
+def test_a_checked_token_is_kept_no_longer_than_its_time_limit(as_role, province, reached_app,
+                                                              monkeypatch):
+    monkeypatch.setitem(province.config, "WTF_CSRF_TIME_LIMIT", 60)
+    doctor, attempt, singles = _simple_attempt(as_role)
+    token = _token_from_session(doctor)
+    assert _post(doctor, attempt, singles[0].id, "A", token).status_code == 200
+    assert reached_app == []
+    _later(monkeypatch, 120)
+    refused = _post(doctor, attempt, singles[0].id, "B", token)
+    assert refused.status_code == 400 and reached_app
+    assert _stored(attempt, singles[0].id) == "A"
+
+
+def test_a_new_secret_key_ends_what_was_checked_with_the_old_one(as_role, province,
+                                                                 reached_app, monkeypatch):
+    doctor, attempt, singles = _simple_attempt(as_role)
+    token = _token_from_session(doctor)
+    assert _post(doctor, attempt, singles[0].id, "A", token).status_code == 200
+    monkeypatch.setitem(province.config, "SECRET_KEY", "another-secret-key-" + "x" * 32)
+    refused = _post(doctor, attempt, singles[0].id, "B", token)
+    assert refused.status_code != 200 and reached_app
+    assert _stored(attempt, singles[0].id) == "A"
+
+
+def test_the_liveness_check_holds_when_redis_lost_its_script_or_the_connection(as_role,
+                                                                               reached_app):
+    """The layer asks Redis on its own connection (security/session_rules.py, ``_quick_call``);
+    when Redis no longer has the script, or that connection broke, the client's way answers."""
+    from app import jobs
+    from security import session_rules
+
+    doctor, attempt, singles = _simple_attempt(as_role)
+    token = _token_from_session(doctor)
+    assert _post(doctor, attempt, singles[0].id, "A", token).status_code == 200
+    jobs.connection().script_flush()
+    assert _post(doctor, attempt, singles[0].id, "B", token).status_code == 200
+    connection = session_rules._quick.connection
+    if connection is None:  # the fallback dropped it; the next save makes a new one
+        assert _post(doctor, attempt, singles[0].id, "C", token).status_code == 200
+        connection = session_rules._quick.connection
+    connection._sock.close()  # broken under the layer's feet
+    assert _post(doctor, attempt, singles[0].id, "D", token).status_code == 200
+    assert reached_app == [] and _stored(attempt, singles[0].id) == "D"

@@ -8,15 +8,20 @@ of all that, by a small WSGI layer around the app (inside ProxyFix, so it sees t
 scheme and host as the app does), which applies the very same rules with one Redis round trip
 and one SQL statement:
 
-- the route is the app's own (its URL map matches ``ExamView.answer`` for this request);
-- the session is the app's cookie, opened by the app's session interface (same key, same
-  expiry); a permanent session or a pending remember-me cookie is left to the app;
+- the route is the app's own (its URL map matches ``ExamView.answer`` for this request; the
+  map's answer is kept per path and host);
+- the session is the app's cookie, opened as the app's session interface opens it (same
+  serializer, key and age limit); a permanent session or a pending remember-me cookie is left
+  to the app;
 - the CSRF token is checked as Flask-WTF checks it (the token of a header in
   ``WTF_CSRF_HEADERS``, signed with the same key and salt, equal to the session's, the
   referrer's origin over HTTPS) whenever Flask-WTF would check it;
-- the session must be a live login (``session_rules.is_live``, which also renews its idle time):
-  a logout, the idle timeout or a password change ends the saves at once — nothing about the
-  user is kept between requests;
+- a page sends the same cookie and token with every answer: once both are checked, what they
+  said (account, session id, device) is kept by their exact text until the earlier of their age
+  limits (a changed key or limit forgets everything kept); the referrer is checked every time;
+- the session must be a live login (``session_rules.is_live``, which also renews its idle time),
+  asked of Redis on every save: a logout, the idle timeout or a password change ends the saves
+  at once;
 - the question must be one of the attempt's and the response valid for it: checked against the
   attempt's questions, read once per attempt and kept in this process (they never change once
   the attempt has started);
@@ -34,11 +39,14 @@ import hmac
 import io
 import json
 import logging
+import math
 import secrets
 import time
 from collections import namedtuple
 
-from itsdangerous import BadData, URLSafeTimedSerializer
+from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import BadData, BadSignature, URLSafeTimedSerializer
+from werkzeug.exceptions import HTTPException
 
 from commands import exam as taking
 from models import exam_rules as rules
@@ -73,38 +81,54 @@ def _shapes_of(attempt_id, device, engine=None):
     return shapes
 
 
-def _valid_csrf(app, request, session):
-    """Flask-WTF's check (``CSRFProtect.protect`` → ``validate_csrf``) for this request: True
-    when Flask-WTF would let it through (a JSON body carries no form field, so the token is the
-    first of ``WTF_CSRF_HEADERS`` sent)."""
-    config = app.config
-    if not config["WTF_CSRF_ENABLED"] or not config["WTF_CSRF_CHECK_DEFAULT"] or \
-            request.method not in config["WTF_CSRF_METHODS"]:
-        return True
-    data = None
+def _csrf_token_of(environ, config):
+    """The token of the first of ``WTF_CSRF_HEADERS`` sent (a JSON body carries no form
+    field), as Flask-WTF reads it."""
     for header in config["WTF_CSRF_HEADERS"]:
-        data = request.headers.get(header)
+        data = environ.get("HTTP_" + header.upper().replace("-", "_"))
         if data:
-            break
+            return data
+    return None
+
+
+def _csrf_checked(config):
+    """Whether Flask-WTF checks the token of a POST at all."""
+    return config["WTF_CSRF_ENABLED"] and config["WTF_CSRF_CHECK_DEFAULT"] and \
+        "POST" in config["WTF_CSRF_METHODS"]
+
+
+def _csrf_valid_until(app, data, session):
+    """Flask-WTF's check (``CSRFProtect.protect`` → ``validate_csrf``) of the token ``data``
+    against the session's, but for the referrer (checked on every request): None when
+    Flask-WTF would refuse it, else until when it holds (epoch seconds; ``math.inf`` without
+    WTF_CSRF_TIME_LIMIT)."""
+    config = app.config
     field_name = config.get("WTF_CSRF_FIELD_NAME") or "csrf_token"
     if not data or field_name not in session:
-        return False
+        return None
     secret_key = config.get("WTF_CSRF_SECRET_KEY") or app.secret_key
     time_limit = config.get("WTF_CSRF_TIME_LIMIT", 3600)
     try:
-        token = URLSafeTimedSerializer(secret_key, salt="wtf-csrf-token").loads(
-            data, max_age=time_limit)
+        token, signed_at = URLSafeTimedSerializer(secret_key, salt="wtf-csrf-token").loads(
+            data, max_age=time_limit, return_timestamp=True)
     except BadData:
-        return False
+        return None
     if not isinstance(token, str) or not hmac.compare_digest(session[field_name], token):
-        return False
-    if request.is_secure and config["WTF_CSRF_SSL_STRICT"]:
-        from flask_wtf.csrf import same_origin
+        return None
+    return math.inf if time_limit is None else signed_at.timestamp() + time_limit
 
-        if not request.referrer or not same_origin(request.referrer,
-                                                   f"https://{request.host}/"):
-            return False
-    return True
+
+def _same_origin_referrer(app, environ):
+    """Flask-WTF's strict referrer check over HTTPS (``WTF_CSRF_SSL_STRICT``)."""
+    from flask_wtf.csrf import same_origin
+
+    request = app.request_class(environ)
+    return bool(request.referrer) and same_origin(request.referrer, f"https://{request.host}/")
+
+
+# What a session cookie and a token, once checked, let through (until ``until``, epoch
+# seconds: the earlier of the cookie's and the token's age limits).
+Login = namedtuple("Login", "user_id session_id device until")
 
 
 class AnswerFastPath:
@@ -115,6 +139,9 @@ class AnswerFastPath:
         self.app = app
         self.wsgi_app = wsgi_app
         self._engine = None
+        self._routes = {}  # (path, host, script name, scheme) → attempt id, 0 for another route
+        self._logins = {}  # (Cookie header, CSRF token) → Login
+        self._keys = None  # the settings that checked them
 
     def __call__(self, environ, start_response):
         if environ.get("REQUEST_METHOD") == "POST" and \
@@ -156,19 +183,102 @@ class AnswerFastPath:
             self._engine = db.engine
         return self._engine
 
-    def _save(self, environ, body):
+    def _attempt_of(self, environ):
+        """The attempt id when the app's URL map routes this POST to ``ExamView.answer``,
+        else 0; the map's answer kept by path and host (the map does not change)."""
+        key = (environ.get("PATH_INFO", ""), environ.get("HTTP_HOST"),
+               environ.get("SCRIPT_NAME"), environ.get("wsgi.url_scheme"))
+        attempt_id = self._routes.get(key)
+        if attempt_id is None:
+            app = self.app
+            try:
+                endpoint, view_args = app.create_url_adapter(
+                    app.request_class(environ)).match(method="POST")
+            except HTTPException:
+                endpoint = None
+            attempt_id = view_args["attempt_id"] if endpoint == ENDPOINT else 0
+            if len(self._routes) >= _CACHE_SIZE:
+                self._routes.clear()
+            self._routes[key] = attempt_id
+        return attempt_id
+
+    def _login_of(self, environ, csrf):
+        """The login of the request's session cookie (and its CSRF token, ``csrf``: checked
+        when Flask-WTF checks it), or None when the app is to judge the request. Opening the
+        signed cookie and the signed token costs more than the rest of a save, and a page
+        sends the same two for every answer: what they said, once checked, is kept by their
+        exact text (with the keys and limits that checked them) until the earlier of their
+        age limits. Liveness is not kept: it is asked of Redis on every save."""
         app = self.app
-        request = app.request_class(environ)
-        endpoint, view_args = app.create_url_adapter(request).match(method="POST")
-        if endpoint != ENDPOINT:
+        config = app.config
+        keys = (app.secret_key, tuple(config.get("SECRET_KEY_FALLBACKS") or ()),
+                config.get("WTF_CSRF_SECRET_KEY"), config.get("WTF_CSRF_TIME_LIMIT", 3600),
+                config.get("WTF_CSRF_FIELD_NAME"), app.permanent_session_lifetime,
+                app.config["SESSION_COOKIE_NAME"], csrf)
+        if keys != self._keys:  # a setting changed (tests do): nothing checked before holds
+            self._logins.clear()
+            self._keys = keys
+        token = _csrf_token_of(environ, config) if csrf else None
+        cache_key = (environ.get("HTTP_COOKIE"), token)
+        login = self._logins.get(cache_key)
+        if login is None:
+            login = self._check_login(environ, csrf, token)
+            if login is None:
+                return None
+            if len(self._logins) >= _CACHE_SIZE:
+                self._logins.clear()
+            self._logins[cache_key] = login
+        if not login.until >= time.time():
+            self._logins.pop(cache_key, None)
             return None
-        session = app.session_interface.open_session(app, request)
-        if not session or session.permanent or "_remember" in session or \
-                app.config.get("SESSION_PROTECTION") == "strong":
+        return login
+
+    def _check_login(self, environ, csrf, token):
+        """The slow half of ``_login_of``: the cookie opened as the app's session interface
+        opens it (its serializer, key and age limit), then the token checked."""
+        app = self.app
+        interface = app.session_interface
+        if type(interface) is not SecureCookieSessionInterface:
+            return None  # another kind of session: the app's to open
+        cookie = app.request_class(environ).cookies.get(interface.get_cookie_name(app))
+        serializer = interface.get_signing_serializer(app)
+        if not cookie or serializer is None:
+            return None
+        max_age = int(app.permanent_session_lifetime.total_seconds())
+        try:
+            data, signed_at = serializer.loads(cookie, max_age=max_age, return_timestamp=True)
+        except BadSignature:
+            return None
+        session = interface.session_class(data)
+        if not session or session.permanent or "_remember" in session:
             return None  # what the app's hooks would change in the cookie is the app's to do
         user_id = session.get("_user_id")
         session_id = session.get(session_rules.SESSION_ID)
-        if not user_id or not session_id or not _valid_csrf(app, request, session):
+        device = session.get(exam_view.DEVICE)
+        if not isinstance(user_id, str) or not user_id.isdigit() or \
+                not isinstance(session_id, str) or not session_id:
+            return None
+        until = signed_at.timestamp() + max_age
+        if csrf:
+            token_until = _csrf_valid_until(app, token, session)
+            if token_until is None:
+                return None
+            until = min(until, token_until)
+        return Login(int(user_id), session_id, device if isinstance(device, str) else None,
+                     until)
+
+    def _save(self, environ, body):
+        app = self.app
+        config = app.config
+        attempt_id = self._attempt_of(environ)
+        if not attempt_id or config.get("SESSION_PROTECTION") == "strong":
+            return None
+        csrf = _csrf_checked(config)
+        login = self._login_of(environ, csrf)
+        if login is None:
+            return None
+        if csrf and environ.get("wsgi.url_scheme") == "https" and \
+                config["WTF_CSRF_SSL_STRICT"] and not _same_origin_referrer(app, environ):
             return None
         try:
             data = json.loads(body)
@@ -176,9 +286,8 @@ class AnswerFastPath:
             return None
         if not isinstance(data, dict):
             return None
-        attempt_id = view_args["attempt_id"]
         # The page sends its device; a client that does not is this browser's (as the view reads).
-        device = data.get("device") or session.get(exam_view.DEVICE)
+        device = data.get("device") or login.device
         question_id = data.get("question_id")
         flagged = data.get("flagged")
         if isinstance(question_id, str) and question_id.isascii() and question_id.isdigit() \
@@ -197,14 +306,14 @@ class AnswerFastPath:
         except Exception:  # refused (ExamRefused): the checked view says why
             return None
         # Last before the write: the login must be live (a logged-out session saves nothing).
-        if not session_rules.is_live(user_id, session_id):
+        if not session_rules.is_live(login.user_id, login.session_id):
             return None
-        if not taking.save_answer_if_open(int(user_id), attempt_id, device, question_id,
+        if not taking.save_answer_if_open(login.user_id, attempt_id, device, question_id,
                                           letters, flagged, engine=engine):
             return None
-        return self._reply(session, {"ok": True, "response": letters})
+        return self._reply({"ok": True, "response": letters})
 
-    def _reply(self, session, payload):
+    def _reply(self, payload):
         """The response the app would give, as a WSGI callable: the JSON as ``jsonify``
         writes it, the security headers of every response, and ``Vary: Cookie`` (the session
         was read)."""
