@@ -1,9 +1,12 @@
 """The console's base pieces: a data interface that scopes every query, and a ModelView that
 re-checks scope where FAB fetches by id on its own (actions) or writes (add, edit)."""
 import datetime
+import enum
+from functools import reduce
 
 from flask import abort, flash, g, jsonify, redirect, request, url_for
 from flask_appbuilder import ModelView, action, expose
+from flask_appbuilder.models.sqla.filters import SQLAFilterConverter
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access, permission_name
 from markupsafe import Markup, escape
@@ -26,14 +29,50 @@ LIST_CAP = 5000
 RELATED_MATCHES = 20
 
 
+class _KeptFilterConverter(SQLAFilterConverter):
+    """FAB builds a ``Filters`` three times per list request (the view's, the joined one, the
+    inner query's), and each converts every column of the model into its filter instances
+    again (about 2 ms a request). Filters hold no request state: each column's instances are
+    made once per data interface and handed out in a new list (``Filters`` extends its lists
+    in place)."""
+
+    def convert(self, col_name):
+        kept = self.datamodel.__dict__.setdefault("_dk_converted_filters", {})
+        if col_name not in kept:
+            kept[col_name] = super().convert(col_name)
+        found = kept[col_name]
+        return list(found) if found is not None else None
+
+
+_MISSING = object()
+
+
 class ScopedInterface(SQLAInterface):
     """SQLAInterface whose every query (list, count, show, edit, delete, related choices)
     passes through ``security.scope``: the one function everyone calls."""
+
+    filter_converter_class = _KeptFilterConverter
 
     def __init__(self, obj, session=None, eager=()):
         super().__init__(obj, session or db.session)
         self._related = {}
         self.eager = tuple(eager)
+
+    def _get_attr_value(self, item, col):
+        """FAB's, reading the attribute once instead of three times (a list row's computed
+        columns, 掩码证件号 or a state's label, were each computed three times per cell)."""
+        value = getattr(item, col, _MISSING)
+        if value is _MISSING:
+            # an inner object's attribute ("institution.name")
+            try:
+                return reduce(getattr, col.split("."), item)
+            except Exception:
+                return ""
+        if hasattr(value, "__call__"):
+            return value()
+        if isinstance(value, enum.Enum):
+            return value.value
+        return value
 
     def _scoped(self, query):
         return scope.restrict(query, self.obj)

@@ -86,3 +86,6 @@ def register(app):
         npgettext=lambda c, s, p, n: domain.get_translations().unpgettext(c, s, p, n),
     )
     app.jinja_env.globals["dk_navbar_menu"] = navbar_menu
+    from views import list_render
+
+    list_render.register(app)

@@ -124,7 +124,7 @@ def _photo_field():
 
 
 class PhysicianView(ResetPasswordMixin, ConsoleView):
-    datamodel = scoped(Physician)
+    datamodel = scoped(Physician, eager=("department",))
     list_title = show_title = _l("Physician list")
     list_template = "roster/list.html"
     add_title = _l("Add physician")
