@@ -16,7 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import relationship
+from sqlalchemy.orm import mapped_column, relationship
 
 from models.base import ChoiceSet, now
 
@@ -61,7 +61,8 @@ class Enrollment(Model):
     physician_id = Column(Integer, ForeignKey("physician.id"), nullable=False)
     physician = relationship("Physician", backref="enrollments")
     # The institution that included the physician; reviews and scoping follow it.
-    institution_id = Column(Integer, ForeignKey("institution.id"), nullable=False)
+    institution_id = mapped_column(Integer, ForeignKey("institution.id"), nullable=False,
+                                   active_history=True)  # the tallies subtract from the old one
     institution = relationship("Institution")
     state = Column(String(32), nullable=False, default=ENROLLMENT_STATE.PENDING_ENROLLMENT)
     # The physician's department, copied for 报名进度's 科室 filter at province scale. The
@@ -150,7 +151,8 @@ class Exemption(Model):
     condition = Column(String(64), nullable=False)
     proof_id = Column(Integer, ForeignKey("stored_file.id"))
     proof = relationship("StoredFile")
-    state = Column(String(24), nullable=False, default=EXEMPTION_STATE.PENDING)
+    state = mapped_column(String(24), nullable=False, default=EXEMPTION_STATE.PENDING,
+                          active_history=True)  # the exemption tally subtracts from the old one
     waived_paper = Column(String(16))
     reject_reason = Column(Text)
     created_at = Column(DateTime, default=now, nullable=False)

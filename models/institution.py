@@ -14,7 +14,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import relationship
+from sqlalchemy.orm import mapped_column, relationship
 
 from models.base import ChoiceSet, Refused, now
 
@@ -79,7 +79,8 @@ class Institution(Model):
     administration_id = Column(Integer, ForeignKey("administration.id"), nullable=False)
     administration = relationship("Administration")
     # Copy of administration.path: scoping filters 330,000 physicians by it without a join.
-    admin_path = Column(String(255), nullable=False)
+    admin_path = mapped_column(String(255), nullable=False,
+                               active_history=True)  # the roll-up moves from the old path
     address_province = Column(String(32))
     address_city = Column(String(32))
     address_district = Column(String(32))

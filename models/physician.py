@@ -13,7 +13,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
-from sqlalchemy.orm import relationship
+from sqlalchemy.orm import mapped_column, relationship
 
 from models.base import ChoiceSet, now
 
@@ -85,7 +85,9 @@ class Physician(Model):
     education = Column(String(32))
     email = Column(String(128))
     mobile = Column(String(16))
-    institution_id = Column(Integer, ForeignKey("institution.id"))
+    # active_history: a change made without reading the row first still knows the institution
+    # it leaves, which the roster tally subtracts from (models/tally.py).
+    institution_id = mapped_column(Integer, ForeignKey("institution.id"), active_history=True)
     institution = relationship("Institution", foreign_keys=[institution_id])
     # Where a transferred-out physician last worked, so that 调入 and audits can name it.
     previous_institution_id = Column(Integer, ForeignKey("institution.id"))

@@ -154,22 +154,30 @@ def _changed(session):
         yield obj, False, True
 
 
-def _write(session):
+def add_counts(session, table, columns, deltas):
+    """Add each delta of ``deltas`` [(key, delta)] to the row of ``table`` whose ``columns``
+    are the key, creating the rows missing: one statement, its rows locked in the order given
+    (the fixed lock order that keeps two writers from deadlocking on PostgreSQL)."""
     from sqlalchemy.dialects import postgresql, sqlite
 
+    rows = [dict(zip(columns, key), count=delta) for key, delta in deltas if delta]
+    if not rows:
+        return
     insert = (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
+    statement = insert(table).values(rows)
+    session.execute(statement.on_conflict_do_update(
+        index_elements=[table.c[c] for c in columns],
+        set_={"count": table.c.count + statement.excluded.count}))
+
+
+def _write(session):
     for key, table, columns in (
             (ROSTER_KEY, RosterTally.__table__, ("institution_id",)),
             (EXEMPTION_KEY, ExemptionTally.__table__, ("cycle_id", "institution_id"))):
         pending = session.info.pop(key, None) or {}
-        for row, delta in sorted(pending.items()):
-            if not delta:
-                continue
-            values = dict(zip(columns, row if isinstance(row, tuple) else (row,)))
-            statement = insert(table).values(count=delta, **values)
-            session.execute(statement.on_conflict_do_update(
-                index_elements=[table.c[c] for c in columns],
-                set_={"count": table.c.count + delta}))
+        add_counts(session, table, columns, sorted(
+            ((row if isinstance(row, tuple) else (row,)), delta)
+            for row, delta in pending.items()))
 
 
 @sa_event.listens_for(Session, "before_commit")
@@ -193,10 +201,11 @@ def chain(path):
 
 
 def _region_deltas(session):
-    """{(cycle, administration, measure): delta} of the transaction so far: the pending
-    institution-level deltas (the enrollment tally's, ``models.workflow.tally``; the rosters';
-    the exemptions') added to every administration above the institution, and the stored
-    tallies of the institutions moved to another administration taken along."""
+    """({(cycle, administration, measure): delta}, {administration: depth}) of the transaction
+    so far: the pending institution-level deltas (the enrollment tally's,
+    ``models.workflow.tally``; the rosters'; the exemptions') added to every administration
+    above the institution, and the stored tallies of the institutions moved to another
+    administration taken along."""
     from sqlalchemy import select
 
     from models.enrollment import EnrollmentTally
@@ -215,15 +224,16 @@ def _region_deltas(session):
     items = [item for item in items if item[2] and item[1] is not None]
     ids = {institution_id for _key, institution_id, _delta in items} | set(moved)
     if not ids:
-        return {}
+        return {}, {}
     paths = dict(session.execute(select(Institution.id, Institution.admin_path).where(
         Institution.id.in_(sorted(ids)))).all())
-    deltas = {}
+    deltas, depth = {}, {}
 
     def add(path, cycle_id, measure, delta):
-        for administration_id in chain(path):
+        for level, administration_id in enumerate(chain(path)):
             key = (cycle_id, administration_id, measure)
             deltas[key] = deltas.get(key, 0) + delta
+            depth[administration_id] = level
 
     for (cycle_id, measure), institution_id, delta in items:
         add(paths.get(institution_id), cycle_id, measure, delta)
@@ -244,38 +254,31 @@ def _region_deltas(session):
         for cycle_id, measure, n in stored:
             add(before, cycle_id, measure, -n)
             add(now, cycle_id, measure, n)
-    return deltas
-
-
-def _write_regions(session):
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    deltas = _region_deltas(session)
-    session.info.pop(MOVED_KEY, None)
-    insert = (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
-    table = RegionTally.__table__
-    for (cycle_id, administration_id, measure), delta in sorted(deltas.items()):
-        if not delta:
-            continue
-        statement = insert(table).values(cycle_id=cycle_id, administration_id=administration_id,
-                                         measure=measure, count=delta)
-        session.execute(statement.on_conflict_do_update(
-            index_elements=[table.c.cycle_id, table.c.administration_id, table.c.measure],
-            set_={"count": table.c.count + delta}))
+    return deltas, depth
 
 
 @sa_event.listens_for(Session, "before_commit", insert=True)
 def _before_commit_regions(session):
-    """First of the commit hooks (``insert=True``: before the enrollment tally's own): flush
-    the last changes, then write the roll-up from the deltas the other hooks are about to
-    write. Lock order of every transaction: region rows, enrollment rows, roster rows,
-    exemption rows, each sorted."""
+    """First of the commit hooks (``insert=True``): flush the last changes, then write every
+    tally, each in one statement, in one fixed order: the enrollment tally, the rosters' and
+    the exemptions', then the roll-up per region computed from them (the other hooks then find
+    nothing left to write). The roll-up's rows are the ones every writer of a region shares
+    (every state change of the province updates the province's rows): they are locked last,
+    just before the commit, and among them the province's last of all."""
+    from models.workflow import _write_tally
+
     if not ROLLUP_ENABLED:
         session.info.pop(MOVED_KEY, None)
         return
     if session.new or session.dirty or session.deleted:
         session.flush()
-    _write_regions(session)
+    deltas, depth = _region_deltas(session)  # before the writers below use up their deltas
+    session.info.pop(MOVED_KEY, None)
+    _write_tally(session)
+    _write(session)
+    # Districts, then cities, then the province; by key within a level: one total order.
+    add_counts(session, RegionTally.__table__, ("cycle_id", "administration_id", "measure"),
+               sorted(deltas.items(), key=lambda item: (-depth[item[0][1]], item[0])))
 
 
 def rebuild_regions(session, cycle_id=None):

@@ -302,19 +302,10 @@ def _write_tally(session):
     if not pending:
         return
     from models.enrollment import EnrollmentTally
+    from models.tally import add_counts
 
-    table = EnrollmentTally.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    for (cycle_id, institution_id, state), delta in sorted(pending.items()):
-        if delta:
-            statement = insert(table).values(cycle_id=cycle_id, institution_id=institution_id,
-                                             state=state, count=delta)
-            session.execute(statement.on_conflict_do_update(
-                index_elements=[table.c.cycle_id, table.c.institution_id, table.c.state],
-                set_={"count": table.c.count + delta}))
+    add_counts(session, EnrollmentTally.__table__, ("cycle_id", "institution_id", "state"),
+               sorted(pending.items()))
 
 
 @sa_event.listens_for(Session, "before_commit")

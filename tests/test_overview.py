@@ -761,3 +761,44 @@ def test_the_operators_home_counts_every_enrollment_of_the_cycle_by_state(as_rol
         Enrollment.state, func.count(Enrollment.id)).filter(
         Enrollment.cycle_id == cycle.id).group_by(Enrollment.state)}
     assert shown == recount and len(shown) >= 5
+
+
+def test_every_transaction_writes_the_roll_up_rows_in_one_order_the_province_last(province):
+    """Two opposite moves (A → B, then B → A, in two cities) change the same roll-up rows; each
+    writes them in one statement, in the same order: districts, then cities, then the
+    province (the rows every writer shares, held the shortest), by key within a level. Two
+    writers locking shared rows in the same order wait for each other instead of deadlocking
+    (the pause of the test above cannot fall inside one statement: this checks the order)."""
+    from sqlalchemy import event
+
+    staffed = db.session.query(Institution).filter(
+        Institution.id.in_(db.session.query(Physician.institution_id))).order_by(Institution.id)
+    first = staffed.first()
+    city = "/".join(first.admin_path.strip("/").split("/")[:2])
+    second = staffed.filter(~Institution.admin_path.like(f"/{city}/%")).first()
+    mover = db.session.query(Physician).filter_by(institution_id=first.id).first()
+    orders = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("INSERT INTO REGION_TALLY"):
+            if isinstance(parameters, dict):  # psycopg: cycle_id_m0, administration_id_m0, …
+                rows = len([k for k in parameters if k.startswith("measure_m")])
+                keys = [(parameters[f"administration_id_m{i}"], parameters[f"measure_m{i}"])
+                        for i in range(rows)]
+            else:  # sqlite: (cycle_id, administration_id, measure, count) per row
+                keys = [tuple(parameters[i + 1:i + 3]) for i in range(0, len(parameters), 4)]
+            orders.append(keys)
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        for target in (second, first):
+            mover.institution_id = target.id
+            db.session.commit()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+    assert len(orders) == 2 and sorted(orders[0]) == sorted(orders[1])
+    assert orders[0] == orders[1]
+    depth = {a.id: len(a.path.strip("/").split("/")) for a in db.session.query(Administration)}
+    assert orders[0] == sorted(orders[0], key=lambda key: (-depth[key[0]], key))
+    assert len({depth[key[0]] for key in orders[0]}) == 2  # a district and two cities
+    assert not _tally_mismatch()
