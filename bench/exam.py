@@ -1028,8 +1028,19 @@ async def run_load(args, data, app_server, hello_server, recorder, meters):
 
         # 2. The closed-loop pair: hello vs answer save, alternating rounds.
         loopers = [u for u in loop_users if u.start_token]
-        await bounded([start_attempt(client, u, paper_id, recorder) for u in loopers], 16)
+        # Their starts measure the start minute's cost under gunicorn: 开始 and the paper
+        # page after it, 16 at a time, the server's CPU read from /proc as for the loops.
+        with CpuMeter(app_server.proc.pid, postgres) as meter:
+            await bounded([start_attempt(client, u, paper_id, recorder) for u in loopers], 16)
+        meters["loop_starts"] = meter.as_dict()
         loopers = [u for u in loopers if u.question_ids]
+        if loopers:
+            meters["loop_starts"]["started"] = len(loopers)
+            meters["loop_starts"]["server_cpu_ms_per_start_and_page"] = round(
+                (meter.workers + meter.pg + meter.redis) * 1000 / len(loopers), 1)
+            log(f"{len(loopers)} closed-loop physicians started: 开始 + the paper page "
+                f"{meters['loop_starts']['server_cpu_ms_per_start_and_page']} ms of server "
+                "CPU each")
         if len(loopers) < args.loop_concurrency:
             raise SystemExit(f"only {len(loopers)} closed-loop users could start")
         loop_recorder = Recorder()
@@ -1145,7 +1156,10 @@ def capacity(report):
     profile = report.get("answer_save_profile") or {}
     start = profile.get("start")
     start_ms = scale = None
-    if start and profile.get("process_cpu_ms_per_save"):
+    measured = report["meters"].get("loop_starts", {}).get("server_cpu_ms_per_start_and_page")
+    if measured:  # under gunicorn (the closed-loop physicians' starts)
+        start_ms = measured
+    elif start and profile.get("process_cpu_ms_per_save"):
         # In-process CPU is lower than under gunicorn (HTTP parsing, a new connection per
         # request with sync workers, a busier machine): scale by what the saves showed.
         scale = save_ms / profile["process_cpu_ms_per_save"]
@@ -1161,6 +1175,7 @@ def capacity(report):
         "utilisation": utilisation,
         "cores_5000_in_60s_everything": round(cores(5000, 60), 1),
         "start_and_page_cpu_ms_scaled": round(start_ms, 1) if start_ms else None,
+        "start_and_page_measured": bool(measured),
         "gunicorn_over_in_process": round(scale, 2) if scale else None,
         "cores_5000_starts_in_60s": round(5000 * start_ms / 1000 / 60 / utilisation, 1)
         if start_ms else None,
@@ -1340,9 +1355,13 @@ def markdown(report):
             f"- 5,000 physicians starting together and answering over a 30-minute sitting: ≈ "
             f"{cap['cores_5000_exam_over_30min']} cores on average over the sitting"
             + (f"; but the start minute is the peak: 开始 + the paper page cost ≈ "
-               f"{cap['start_and_page_cpu_ms_scaled']} ms of server CPU per physician (in-process"
-               f" time × {cap['gunicorn_over_in_process']}, the gunicorn/in-process ratio of the "
-               f"saves), so 5,000 starts within 60 s need ≈ {cap['cores_5000_starts_in_60s']} "
+               f"{cap['start_and_page_cpu_ms_scaled']} ms of server CPU per physician ("
+               + (f"measured under gunicorn: the {report['meters']['loop_starts']['started']} "
+                  "closed-loop physicians' starts, 16 at a time"
+                  if cap.get("start_and_page_measured") else
+                  f"in-process time × {cap['gunicorn_over_in_process']}, the gunicorn/in-process"
+                  " ratio of the saves")
+               + f"), so 5,000 starts within 60 s need ≈ {cap['cores_5000_starts_in_60s']} "
                "cores, or the starts must be staggered over several minutes."
                if cap.get("cores_5000_starts_in_60s") else "."),
             f"- 30,000 physicians spread over an 8-hour day: ≈ {cap['cores_30000_over_8h']} "

@@ -78,13 +78,13 @@ def start(actor, paper_id, device, now=None):
     number = (result.attempts_used if result else 0) + 1
     attempt = rules.new_attempt(enrollment, paper, number, device, now)
     attempt.face_verified = verified
-    db.session.flush()
+    # The result row counts the attempt from its start: a reload cannot buy another try. (Its
+    # row read above, under the enrollment's lock; its flush writes the attempt too.)
+    rules.record_result(attempt, result)
     from models.audit import record as audit
 
     audit("exam_attempt", attempt.id, "start", institution=enrollment.institution,
           to_state=attempt.state, user=user_of(actor))
-    # The result row counts the attempt from its start: a reload cannot buy another try.
-    rules.record_result(attempt)
     return attempt
 
 

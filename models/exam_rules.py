@@ -361,9 +361,14 @@ def grade(attempt):
     return score
 
 
-def record_result(attempt):
-    """Keep the paper's best score and attempts used."""
-    result = result_for(attempt.enrollment, attempt.paper)
+_LOOK_IT_UP = object()
+
+
+def record_result(attempt, result=_LOOK_IT_UP):
+    """Keep the paper's best score and attempts used. ``result``: the paper's result row (or
+    None: there is none yet) when the caller has just read it under the enrollment's lock."""
+    if result is _LOOK_IT_UP:
+        result = result_for(attempt.enrollment, attempt.paper)
     if result is None:
         result = PaperResult(enrollment=attempt.enrollment, paper=attempt.paper,
                              attempts_used=0, passed=False)

@@ -14,7 +14,7 @@ from commands import proctoring
 from models import ExamAttempt
 from models import exam_rules as rules
 from models.base import Refused
-from models.exam import ATTEMPT_STATE, LETTERS, PAPER_KIND, QUESTION_TYPE
+from models.exam import ATTEMPT_STATE, PAPER_KIND
 from security import scope
 from views.base import attempt as run
 
@@ -159,10 +159,12 @@ class ExamView(BaseView):
                 return redirect(url_for(".index"))
             return redirect(url_for(".paper", attempt_id=attempt.id))
         remaining = max(int((attempt.deadline - datetime.datetime.now()).total_seconds()), 0)
-        return self._page("paper.html", attempt=attempt, questions=questions, answers=answers,
-                          remaining=remaining, device=_device(), letters=LETTERS,
-                          types=QUESTION_TYPE, judge=rules.JUDGE_OPTIONS,
-                          points_label=_points_label,
+        from views.exam_paper import questions_html
+
+        html = questions_html(attempt, questions, answers, rules.JUDGE_OPTIONS, _points_label,
+                              _("Mark for review"))
+        return self._page("paper.html", attempt=attempt, questions=questions,
+                          questions_html=html, remaining=remaining, device=_device(),
                           snapshot_interval=current_app.config["SNAPSHOT_INTERVAL_SECONDS"])
 
     @expose("/attempt/<int:attempt_id>/snapshot", methods=["POST"])
