@@ -1,8 +1,9 @@
 """FAB's security manager, extended through its own extension points: our user model, our
 login view, the builtin roles of ``security.roles``, server-side sessions, and no token login."""
-from flask import current_app, request
+from flask import current_app, g, has_request_context, request
 from flask_appbuilder.api import BaseApi
 from flask_appbuilder.security.sqla.manager import SecurityManager
+from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -69,6 +70,20 @@ class DingkaoSecurityManager(SecurityManager):
             select(AppUser).where(AppUser.id == int(pk))
             .options(selectinload(AppUser.roles), selectinload(AppUser.groups))).first()
         return user if user is not None and user.is_active else None
+
+    def has_access(self, permission_name, view_name):
+        """FAB's answer, kept for the rest of the request (a list page asks the same few
+        questions a dozen times: 查看, 编辑, 删除, each action), for the user it was given for."""
+        if not has_request_context():
+            return super().has_access(permission_name, view_name)
+        user = current_user._get_current_object()
+        kept = g.get("_dk_access")
+        if kept is None or kept[0] is not user:
+            kept = g._dk_access = (user, {})
+        key = (permission_name, view_name)
+        if key not in kept[1]:
+            kept[1][key] = super().has_access(permission_name, view_name)
+        return kept[1][key]
 
     def reset_password(self, userid, password):
         """FAB's own password reset (系统管理员, user list) ends the account's sessions too."""
