@@ -197,3 +197,32 @@ def test_the_account_comes_with_its_roles_and_groups_in_one_query(province):
     finally:
         event.remove(db.engine, "before_cursor_execute", seen)
     assert len([s for s in statements if "ab_user" in s]) == 1  # account, roles, groups
+
+
+def _statements_of(client, path):
+    statements = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        page = client.get(path).get_data(as_text=True)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    return page, statements
+
+
+def test_the_home_page_asks_its_counts_in_one_statement(province):
+    for user in ("NX1008611", "NX1008600", "province", "district"):
+        client = province.test_client()
+        assert login(client, user).status_code == 302
+        client.get("/")
+        db.session.expunge_all()  # as a request's own session starts: nothing loaded
+        page, statements = _statements_of(client, "/")
+        assert 'id="tasks"' in page and 'id="count-institutions"' in page
+        counting = [s for s in statements if "count(" in s and "GROUP BY" not in s]
+        assert len(counting) == 1, (user, counting)
+        # and the institution is read once, however many parts of the page show it
+        assert len([s for s in statements if s.startswith("SELECT institution.id, ")
+                    and "count(" not in s]) <= 2, user
