@@ -226,3 +226,15 @@ def test_the_home_page_asks_its_counts_in_one_statement(province):
         # and the institution is read once, however many parts of the page show it
         assert len([s for s in statements if s.startswith("SELECT institution.id, ")
                     and "count(" not in s]) <= 2, user
+
+
+def test_the_layout_links_its_static_files_under_the_apps_mount_point(province, client):
+    login(client, "NX1008611")
+    page = client.get("/").get_data(as_text=True)
+    assert 'href="/static/appbuilder/css/bootstrap.min.css"' in page
+    assert 'href="/static/dingkao.css"' in page
+    mounted = client.get("/", base_url="http://localhost/dingkao/").get_data(as_text=True)
+    assert 'href="/dingkao/static/appbuilder/css/bootstrap.min.css"' in mounted
+    assert 'href="/dingkao/static/dingkao.css"' in mounted
+    page = client.get("/").get_data(as_text=True)
+    assert 'href="/static/dingkao.css"' in page and "/dingkao/static" not in page
