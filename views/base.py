@@ -9,6 +9,8 @@ from flask_appbuilder import ModelView, action, expose
 from flask_appbuilder.models.sqla.filters import SQLAFilterConverter
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access, permission_name
+from flask_appbuilder.urltools import (get_filter_args, get_order_args, get_page_args,
+                                       get_page_size_args)
 from markupsafe import Markup, escape
 from sqlalchemy import func
 from sqlalchemy.orm import selectinload
@@ -20,6 +22,7 @@ from app.extensions import db
 from models.base import Refused
 from security import scope
 from views.labels import CHOICE_COLUMNS, LABELS
+from views.list_render import KeptSearchWidget
 
 
 # Rows a list reaches page by page: OFFSET paging beyond this costs the database a scan of
@@ -285,6 +288,29 @@ class ScopedModelView(ModelView):
         title = str(self.add_title or "")
         kwargs.setdefault("add_label", None if title.startswith("Add ") else title or None)
         return super()._get_list_widget(**kwargs)
+
+    search_widget = KeptSearchWidget
+
+    def _list(self, **kwargs):
+        """FAB's, but the search form is built only when its widget is rendered from scratch
+        (views.list_render.KeptSearchWidget keeps a static form's fields)."""
+        name = self.__class__.__name__
+        order_column, order_direction = get_order_args().get(name) or ("", "")
+        get_filter_args(self._filters)
+        widgets = self._get_list_widget(
+            filters=self._filters, order_column=order_column, order_direction=order_direction,
+            page=get_page_args().get(name), page_size=get_page_size_args().get(name),
+            **kwargs)
+        self.update_redirect()
+        return self._get_search_widget(form=None, widgets=widgets)
+
+    def _get_search_widget(self, form=None, exclude_cols=None, widgets=None):
+        widgets = widgets or {}
+        widgets["search"] = self.search_widget(
+            route_base=self.route_base, form=form, form_factory=self.search_form.refresh,
+            unbound_form=self.search_form, include_cols=self.search_columns,
+            exclude_cols=exclude_cols or [], filters=self._filters)
+        return widgets
 
     def _action_or_403(self, name):
         action = self.actions.get(name)

@@ -9,6 +9,7 @@ from flask_appbuilder.security.decorators import has_access
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Query
 
 from app.extensions import db
 from models import (
@@ -32,7 +33,32 @@ from security import roles, scope
 
 
 def _count(model):
-    return scope.restrict(db.session.query(func.count(model.id)), model).scalar()
+    return scope.restrict(db.session.query(func.count(model.id)), model)
+
+
+class Counts:
+    """The page's counts, asked of the database in one statement: each ``add`` takes a query
+    of one value (a count, an EXISTS) and gives a slot whose ``value`` is set by ``run``.
+    Each count keeps its own query and plan; only the round trips (a dozen, each with its
+    ORM overhead) become one."""
+
+    class Slot:
+        value = None
+
+    def __init__(self):
+        self._queries, self._slots = [], []
+
+    def add(self, query):
+        slot = self.Slot()
+        self._queries.append(query.scalar_subquery() if isinstance(query, Query) else query)
+        self._slots.append(slot)
+        return slot
+
+    def run(self):
+        if self._queries:
+            for slot, value in zip(self._slots,
+                                   db.session.execute(select(*self._queries)).one()):
+                slot.value = value
 
 
 def state_counts(cycle, actor=None):
@@ -57,7 +83,16 @@ def state_counts(cycle, actor=None):
 
 
 def _task(label, count, url):
+    """A pending task; ``count`` a number, or a slot of ``Counts`` until the page's counts
+    have been run (``_counted``)."""
     return {"label": label, "count": count, "url": url}
+
+
+def _counted(tasks):
+    for task in tasks:
+        if isinstance(task["count"], Counts.Slot):
+            task["count"] = task["count"].value or 0
+    return tasks
 
 
 REVIEW_TASKS = {
@@ -68,19 +103,20 @@ REVIEW_TASKS = {
 }
 
 
-def review_tasks(own, cycle, assessment=False, actor=None):
+def review_tasks(own, cycle, batch, assessment=False, actor=None):
     """简易程序待审核 / 一般程序待审核 (002 2.2.6-2.2.7), or for an assessment institution the
-    same two of 复核: one grouped count over the indexed (institution, state) columns."""
+    same two of 复核: a count per procedure over the indexed (institution, state) columns."""
     if assessment:
         where = (Enrollment.state.in_(workflow.ASSESSMENT_STAGE),
                  Enrollment.institution_id.in_(scope.covered_institutions(actor)))
     else:
         where = (Enrollment.state.in_(workflow.INSTITUTION_STAGE),
                  Enrollment.institution_id == own.id)
-    counts = dict(db.session.query(Enrollment.procedure, func.count(Enrollment.id)).filter(
-        Enrollment.cycle_id == cycle.id, *where).group_by(Enrollment.procedure).all())
     stage = "assessment" if assessment else "institution"
-    return [_task(REVIEW_TASKS[assessment, procedure], counts.get(procedure, 0),
+    return [_task(REVIEW_TASKS[assessment, procedure],
+                  batch.add(db.session.query(func.count(Enrollment.id)).filter(
+                      Enrollment.cycle_id == cycle.id, *where,
+                      Enrollment.procedure == procedure)),
                   url_for("ReviewView.index", stage=stage, procedure=procedure))
             for procedure in (PROCEDURE.SIMPLE, PROCEDURE.GENERAL)]
 
@@ -89,10 +125,10 @@ def exemptions_waiting(actor, action, state, cycle):
     """免考待审核: the applications in ``state`` that the actor may decide (scope's answer)."""
     return scope.restrict(db.session.query(func.count(Exemption.id)), Exemption, actor, action) \
         .join(Enrollment, Enrollment.id == Exemption.enrollment_id) \
-        .filter(Exemption.state == state, Enrollment.cycle_id == cycle.id).scalar()
+        .filter(Exemption.state == state, Enrollment.cycle_id == cycle.id)
 
 
-def institution_tasks(actor, cycle, counts):
+def institution_tasks(actor, cycle, counts, batch):
     own = db.session.get(Institution, actor.institution_id)
     tasks = []
     if cycle is not None:
@@ -101,30 +137,31 @@ def institution_tasks(actor, cycle, counts):
                                   Enrollment.state != S.CANCELLED)
         not_included = db.session.query(func.count(Physician.id)).filter(
             Physician.institution_id == own.id,
-            Physician.roster_status == ROSTER_STATUS.ACTIVE, ~included).scalar()
-        tasks.append(_task(_("Physicians not yet confirmed for enrollment"), not_included,
+            Physician.roster_status == ROSTER_STATUS.ACTIVE, ~included)
+        tasks.append(_task(_("Physicians not yet confirmed for enrollment"),
+                           batch.add(not_included),
                            url_for("PhysicianView.list", _flt_0_id="0")))
-        tasks += review_tasks(own, cycle)
+        tasks += review_tasks(own, cycle, batch)
         tasks.append(_task(_("Exemptions awaiting review"),
-                           exemptions_waiting(actor, scope.REVIEW, X.PENDING, cycle),
+                           batch.add(exemptions_waiting(actor, scope.REVIEW, X.PENDING, cycle)),
                            url_for("ExemptionView.list", _flt_0_state=X.PENDING)))
         if own.is_assessment:
-            tasks += review_tasks(own, cycle, assessment=True, actor=actor)
+            tasks += review_tasks(own, cycle, batch, assessment=True, actor=actor)
             tasks.append(_task(_("Exemptions awaiting re-review"),
-                               exemptions_waiting(actor, scope.REREVIEW,
-                                                  X.PENDING_ASSESSMENT, cycle),
+                               batch.add(exemptions_waiting(actor, scope.REREVIEW,
+                                                            X.PENDING_ASSESSMENT, cycle)),
                                url_for("ExemptionView.list", _flt_0_state=X.PENDING_ASSESSMENT)))
     return tasks
 
 
-def administration_tasks(actor, cycle, counts):
+def administration_tasks(actor, cycle, counts, batch):
     subtree = Institution.admin_path.like(actor.subtree)
-    unassigned = db.session.query(func.count(Institution.id)).filter(
+    unassigned = batch.add(db.session.query(func.count(Institution.id)).filter(
         subtree, Institution.is_assessment.is_(False),
-        Institution.assessment_institution_id.is_(None)).scalar()
-    applications = db.session.query(func.count(AssessmentApplication.id)).filter(
+        Institution.assessment_institution_id.is_(None)))
+    applications = batch.add(db.session.query(func.count(AssessmentApplication.id)).filter(
         AssessmentApplication.state.in_(workflow.APPLICATION.sources("approve")),
-        AssessmentApplication.institution_id.in_(select(Institution.id).where(subtree))).scalar()
+        AssessmentApplication.institution_id.in_(select(Institution.id).where(subtree))))
     tasks = [
         _task(_("Medical institutions without an assessment institution"), unassigned,
               url_for("InstitutionView.list", _flt_1_assessment_institution="1")),
@@ -174,14 +211,19 @@ class HomeView(IndexView):
         if roles.PHYSICIAN in role_names:
             return redirect(url_for("SelfServiceView.home"))
         actor = scope.current_actor()
+        # The account's institution or administration, read once and held for the request
+        # (the session keeps loaded records only while something refers to them: the tasks
+        # and the contacts below would each read the institution again).
+        scope_name = _scope_name(user)
         cycle = Cycle.current()
         today = datetime.date.today()
         windows = sorted(cycle.windows, key=lambda w: w.start_date) if cycle else []
         counts = state_counts(cycle, actor) if cycle is not None else {}
+        batch = Counts()
         if actor.kind == scope.INSTITUTION:
-            tasks = institution_tasks(actor, cycle, counts)
+            tasks = institution_tasks(actor, cycle, counts, batch)
         elif actor.kind == scope.ADMINISTRATION:
-            tasks = administration_tasks(actor, cycle, counts)
+            tasks = administration_tasks(actor, cycle, counts, batch)
         else:
             tasks = []
         done, included = overview.completion(counts)
@@ -189,24 +231,29 @@ class HomeView(IndexView):
         administration = actor.kind == scope.ADMINISTRATION
         behind = overview.furthest_behind(actor, cycle) if administration else []
         deadlines = overview.deadlines_near(cycle, today) if administration else []
-        confirmed = cycle is None or db.session.query(CycleConfirmation.id).filter_by(
-            cycle_id=cycle.id, user_id=user.id).first() is not None
+        confirmation = None if cycle is None else batch.add(exists().where(
+            CycleConfirmation.cycle_id == cycle.id, CycleConfirmation.user_id == user.id))
+        institution_count = batch.add(_count(Institution))
+        # Counting a whole province's roster on every home page view would cost O(physicians);
+        # an institution's own roster is an indexed count.
+        physician_count = batch.add(_count(Physician)) if actor.kind == scope.INSTITUTION \
+            else None
+        batch.run()
+        confirmed = confirmation is None or bool(confirmation.value)
         return self.render_template(
             self.index_template,
             user=user,
             role_names=role_names,
-            scope_name=_scope_name(user),
+            scope_name=scope_name,
             cycle=cycle,
             windows=windows,
             current_windows=[w for w in windows if w.is_open(today)],
             today=today,
-            tasks=tasks,
+            tasks=_counted(tasks),
             state_counts=[(S.label(s), counts[s]) for s in S.values() if s in counts],
             completion=(f"{done / included:.1%}" if included else "—"),
-            institution_count=_count(Institution),
-            # Counting a whole province's roster on every home page view would cost O(physicians);
-            # an institution's own roster is an indexed count.
-            physician_count=_count(Physician) if actor.kind == scope.INSTITUTION else None,
+            institution_count=institution_count.value,
+            physician_count=physician_count.value if physician_count is not None else None,
             contacts=contacts_for(actor),
             needs_confirmation=not confirmed,
             behind=behind,

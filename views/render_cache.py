@@ -17,7 +17,7 @@ a third of its CPU here:
 """
 import time
 
-from flask import current_app, g, render_template
+from flask import current_app, g, has_request_context, render_template, request, url_for
 from flask.globals import _cv_app
 from markupsafe import Markup
 
@@ -72,6 +72,21 @@ def navbar_menu():
     return html
 
 
+def static_url(endpoint, filename):
+    """``url_for(endpoint, filename=filename)`` of a static file (the layout links twenty on
+    every page), built once per mount point of the app."""
+    if not has_request_context():
+        return url_for(endpoint, filename=filename)
+    cache = current_app.extensions.setdefault("dk_static_urls", {})
+    key = (request.script_root, endpoint, filename)
+    url = cache.get(key)
+    if url is None:
+        if len(cache) >= _MENU_CACHE_SIZE:
+            cache.clear()
+        url = cache[key] = url_for(endpoint, filename=filename)
+    return url
+
+
 def register(app):
     """After AppBuilder (and so Flask-Babel) is set up."""
     domain = app.extensions["babel"].instance.domain_instance
@@ -86,6 +101,7 @@ def register(app):
         npgettext=lambda c, s, p, n: domain.get_translations().unpgettext(c, s, p, n),
     )
     app.jinja_env.globals["dk_navbar_menu"] = navbar_menu
+    app.jinja_env.globals["dk_static"] = static_url
     from views import list_render
 
     list_render.register(app)
