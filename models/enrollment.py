@@ -85,7 +85,9 @@ class Enrollment(Model):
 
     __table_args__ = (
         UniqueConstraint("cycle_id", "physician_id", name="uq_enrollment_cycle_physician"),
-        Index("ix_enrollment_institution_state", "institution_id", "state"),
+        # procedure and cycle after the two: the review lists count from the index alone
+        Index("ix_enrollment_institution_state", "institution_id", "state", "procedure",
+              "cycle_id"),
         Index("ix_enrollment_cycle_state", "cycle_id", "state"),
         Index("ix_enrollment_physician", "physician_id"),
         Index("ix_enrollment_department_state", "department_id", "state"),
