@@ -20,6 +20,7 @@ def create_app(overrides=None):
         app.config.update(overrides)
     logging.basicConfig(level=app.config.get("LOG_LEVEL", logging.INFO))
     _prepare_dirs(app)
+    _postgres_settings(app)
     _check_secret_key(app)
     _choose_rate_limit_storage(app)
     _trust_proxies(app)
@@ -123,6 +124,20 @@ def _trust_proxies(app):
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count,
                                 x_port=count)
+
+
+def _postgres_settings(app):
+    """PostgreSQL: the planner settings of config.POSTGRES_RANDOM_PAGE_COST, sent with each
+    connection's start-up (``options``), so every connection of every process has them."""
+    cost = str(app.config.get("POSTGRES_RANDOM_PAGE_COST") or "").strip()
+    if not cost or not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        return
+    float(cost)  # a typo stops the start, not the first query
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    connect_args = dict(options.get("connect_args") or {})
+    connect_args["options"] = f"{connect_args.get('options', '')} -c random_page_cost={cost}".strip()
+    options["connect_args"] = connect_args
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
 def _prepare_dirs(app):

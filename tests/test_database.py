@@ -23,3 +23,21 @@ def test_analyze_leaves_statistics_for_the_planner(province):
         tables = set(db.session.scalars(text(
             "SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL")))
     assert {"enrollment", "physician", "institution"} <= tables
+
+
+def test_postgresql_connections_price_random_reads_for_memory_and_ssd(province):
+    """Every PostgreSQL connection starts with random_page_cost from the config (1.1), so the
+    lists' plans read their indexes; SQLite has no such setting."""
+    from app import _postgres_settings
+
+    class Fake:
+        config = {"SQLALCHEMY_DATABASE_URI": "postgresql+psycopg2://x@h/db",
+                  "POSTGRES_RANDOM_PAGE_COST": "1.1",
+                  "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 3,
+                                                "connect_args": {"options": "-c a=b"}}}
+
+    _postgres_settings(Fake)
+    assert Fake.config["SQLALCHEMY_ENGINE_OPTIONS"] == {
+        "pool_size": 3, "connect_args": {"options": "-c a=b -c random_page_cost=1.1"}}
+    if db.engine.dialect.name == "postgresql":
+        assert db.session.execute(text("SHOW random_page_cost")).scalar() == "1.1"
