@@ -283,6 +283,8 @@ def _pages(app):
          "/review/?stage=institution&procedure=simple", "<tr"),
         ("rereview_assessment", "NX1008600", DEMO_PASSWORD,
          "/review/?stage=assessment&procedure=simple", "<tr"),
+        ("rereview_general", "NX1008600", DEMO_PASSWORD,
+         "/review/?stage=assessment&procedure=general", "<tr"),
         ("roster_province", "province", DEMO_PASSWORD, "/physicianview/list/", "dk-row"),
         ("paper_results", "province", DEMO_PASSWORD, "/paperresultview/list/", "dk-row"),
         ("proctoring", "province", DEMO_PASSWORD, "/proctoring/", "<tr"),
