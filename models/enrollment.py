@@ -88,7 +88,9 @@ class Enrollment(Model):
         # procedure and cycle after the two: the review lists count from the index alone
         Index("ix_enrollment_institution_state", "institution_id", "state", "procedure",
               "cycle_id"),
-        Index("ix_enrollment_cycle_state", "cycle_id", "state"),
+        # then the review lists' order: a page of the re-review list read in its order
+        Index("ix_enrollment_cycle_state", "cycle_id", "state", "procedure", "submitted_at",
+              "id"),
         Index("ix_enrollment_physician", "physician_id"),
         Index("ix_enrollment_department_state", "department_id", "state"),
     )
