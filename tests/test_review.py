@@ -30,6 +30,7 @@ def test_happy_path_general_procedure(as_role):
     hospital = as_role("institution")
     listing = hospital.get("/review/?procedure=general").get_data(as_text=True)
     assert "王医生" in listing
+    assert f'href="/review/{_enrollment().id}">审核</a>' in listing  # the row's 审核 link
     # The submission page by page (002 2.2.7): 相关经历 with 执业信息, eligibility on the last.
     practice = hospital.get(f"/review/{_enrollment().id}?step=2").get_data(as_text=True)
     last = hospital.get(f"/review/{_enrollment().id}?step=3").get_data(as_text=True)
