@@ -6,7 +6,7 @@ from flask_appbuilder import BaseView, expose
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import defer, joinedload
 
 from app.extensions import db
 from commands import review as reviewing
@@ -98,6 +98,8 @@ class ReviewView(BaseView):
         # An empty tab reads no rows: PostgreSQL would sort the province's waiting rows of the
         # procedure before finding none of them is this institution's (46 ms at 330,000).
         rows = query.options(
+            # the list shows none of the saved form (the largest column by far)
+            defer(Enrollment.form_data), defer(Enrollment.statement),
             joinedload(Enrollment.physician).joinedload(Physician.department),
             joinedload(Enrollment.institution),
         ).order_by(Enrollment.submitted_at, Enrollment.id).offset(
