@@ -38,7 +38,11 @@ def lock(*records):
     cannot deadlock). SQLite has no row locks: a write statement takes the database's write lock,
     which every other writer then waits for (busy timeout) until this transaction ends; the
     reads after it see what the previous writer committed. Either way the state read after
-    ``lock`` is the committed one and nothing else moves it before this command commits."""
+    ``lock`` is the committed one and nothing else moves it before this command commits.
+
+    A command that writes a physician's row locks it before his enrollments (with its own
+    ``lock`` call): a change of his department writes his enrollments through a trigger, after
+    his row, and the two orders would deadlock."""
     by_model = {}
     for record in records:
         by_model.setdefault(type(record), set()).add(record.id)

@@ -46,6 +46,10 @@ def own_enrollment(actor, cycle=None):
 def _locked_editable(actor):
     physician = own_physician(actor)
     enrollment = own_enrollment(actor)
+    # The physician's row before the enrollment's: a step writes the physician's row, and the
+    # institution's 编辑 of him writes it and then (the department trigger) his enrollments;
+    # holding the enrollment while waiting for the physician, the two would deadlock.
+    lock(physician)
     if enrollment is not None:
         lock(enrollment)
     ef.check_editable(enrollment)

@@ -271,3 +271,48 @@ def test_reinclude_at_once_reincludes_the_cancelled_enrollment_once(province, as
     reported = count_in(ALLOWED, [m for o in outcomes for m in o.messages])
     found.expect(reported == 1, f"the messages report {reported} physicians included, not 1")
     found.check()
+
+
+# --- 执业信息 (physician) and 编辑 (institution) changing the same department -----------------
+
+
+def test_physician_and_institution_changing_his_department_at_once(province, as_role):
+    """10 × 王医生 saving 执业信息 (step 2) with 外科 and 10 × his institution's 编辑 of him
+    with 内科, all at once (each takes him from the other's). Each path writes the physician's row and, through the department
+    trigger, his enrollments: without one lock order (the physician's row first) PostgreSQL
+    finds a deadlock and kills one of the two (a 500). No 500; the enrollment's department is
+    the physician's."""
+    fill_all_steps(as_role("physician"))
+    wang = _wang().physician
+    hospital = wang.institution_id
+    surgery, medicine = (db.session.query(Department).filter_by(
+        institution_id=hospital, name=name).one().id for name in ("外科", "内科"))
+    subject = db.session.get(Department, surgery).subjects[0].id
+    step2 = {"department_id": str(surgery), "specialties": str(subject),
+             "title": "intermediate", "title_date": "2019-09-01", "level": "physician",
+             "is_trainee": "no", "practice_category": "clinical", "practice_scope": "外科专业",
+             "employment": "employed", "first_registration_date": "2008-07-01",
+             "licence_kind": "electronic", "next": "1"}
+    edit = {"name": wang.name, "gender": wang.gender, "id_type": wang.id_type or "resident_id",
+            "department": str(medicine), "practice_category": wang.practice_category,
+            "level": wang.level, "certificate_no": wang.certificate_no or "110460100000001",
+            "qualification_no": wang.qualification_no or "200746010000001"}
+    physicians = logged_in_clients(province, 10, "physician")
+    staff = logged_in_clients(province, 10, "institution")
+    jobs = [job for pair in zip(
+        [(client, "/me/enroll/2", step2) for client in physicians],
+        [(client, f"/physicianview/edit/{wang.id}", edit) for client in staff]) for job in pair]
+
+    outcomes = burst(province, jobs)
+
+    found = Findings(outcomes)
+    found.no_server_error()
+    for outcome in outcomes:
+        found.expect(outcome.status == 302, f"request {outcome.index}: {outcome.status}")
+    enrollment = _wang()
+    found.expect(enrollment.physician.department_id in (surgery, medicine),
+                 f"department {enrollment.physician.department_id}")
+    found.expect(enrollment.department_id == enrollment.physician.department_id,
+                 f"enrollment's department {enrollment.department_id}, the physician's "
+                 f"{enrollment.physician.department_id}")
+    found.check()
