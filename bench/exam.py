@@ -917,15 +917,19 @@ async def bounded(coroutines, limit):
     return await asyncio.gather(*(one(c) for c in coroutines))
 
 
-async def closed_loop(client, users, seconds, warmup, action, recorder, kind):
-    """Each user repeats ``action`` back to back for warm-up + ``seconds``; only requests that
-    finish inside the measured window count."""
+async def closed_loop(client, users, seconds, warmup, action, recorder, kind, meter=None):
+    """Each user repeats ``action`` back to back for warm-up + ``seconds``. The rate counts the
+    requests that finish inside the measured window; the latencies, those that also began in
+    it. ``meter`` (a CpuMeter) is read at the window's start and end, so that its CPU is that
+    of the window the rate counts, not of the warm-up or the requests still running after."""
     t_start = time.perf_counter() + warmup
     t_end = t_start + seconds
     counted = []
+    finished = 0
     errors_before = recorder.total_errors()
 
     async def run(user):
+        nonlocal finished
         k = 0
         while time.perf_counter() < t_end:
             begun = time.perf_counter()
@@ -937,12 +941,21 @@ async def closed_loop(client, users, seconds, warmup, action, recorder, kind):
             finally:
                 k += 1
             done = time.perf_counter()
-            if t_start <= begun and done <= t_end:
-                counted.append(elapsed)
+            if t_start <= done <= t_end:
+                finished += 1
+                if t_start <= begun:
+                    counted.append(elapsed)
 
-    await asyncio.wait_for(asyncio.gather(*(run(u) for u in users)), seconds + warmup + 120)
-    return {"kind": kind, "requests": len(counted), "seconds": seconds,
-            "rps": round(len(counted) / seconds, 1), **summary(counted),
+    async def read_meter():
+        await asyncio.sleep(max(t_start - time.perf_counter(), 0))
+        meter.__enter__()
+        await asyncio.sleep(max(t_end - time.perf_counter(), 0))
+        meter.__exit__(None, None, None)
+
+    tasks = [run(u) for u in users] + ([read_meter()] if meter is not None else [])
+    await asyncio.wait_for(asyncio.gather(*tasks), seconds + warmup + 120)
+    return {"kind": kind, "requests": finished, "seconds": seconds,
+            "rps": round(finished / seconds, 1), **summary(counted),
             "errors": recorder.total_errors() - errors_before}
 
 
@@ -1067,11 +1080,10 @@ async def run_load(args, data, app_server, hello_server, recorder, meters):
                     ("hello", dummy, say_hello, hello_server.proc.pid),
                     ("answer_save", loopers[:args.loop_concurrency], re_answer,
                      app_server.proc.pid)):
-                with CpuMeter(master, postgres and name != "hello",
-                              redis=name != "hello") as meter:
-                    result = await closed_loop(hello if name == "hello" else client, who,
-                                               args.loop_seconds, args.loop_warmup, action,
-                                               loop_recorder, name)
+                meter = CpuMeter(master, postgres and name != "hello", redis=name != "hello")
+                result = await closed_loop(hello if name == "hello" else client, who,
+                                           args.loop_seconds, args.loop_warmup, action,
+                                           loop_recorder, name, meter=meter)
                 result["cpu"] = meter.as_dict()
                 result["server_cpu_ms_per_request"] = round(
                     (meter.workers + meter.pg + meter.redis) * 1000 / max(result["requests"], 1),

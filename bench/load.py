@@ -116,11 +116,10 @@ async def run(args, app_server, hello_server, users, postgres):
         for number in range(args.rounds):
             for name, action, server in (("app", page, app_server),
                                          ("hello", bare, hello_server)):
-                with CpuMeter(server.proc.pid, postgres and name == "app",
-                              redis=False) as meter:
-                    result = await closed_loop(client if name == "app" else hello, users,
-                                               args.seconds, args.warmup, action, recorder,
-                                               name)
+                meter = CpuMeter(server.proc.pid, postgres and name == "app", redis=False)
+                result = await closed_loop(client if name == "app" else hello, users,
+                                           args.seconds, args.warmup, action, recorder, name,
+                                           meter=meter)
                 cpu = meter.workers + meter.pg
                 result["cpu_ms_per_request"] = round(cpu * 1000 / max(result["requests"], 1), 2)
                 result["meter"] = meter.as_dict()
