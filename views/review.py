@@ -36,11 +36,15 @@ class _Labels:
 # Rows per page of the review list: every waiting physician is reachable page by page.
 REVIEW_PAGE_SIZE = 100
 
+
+ReviewRow = namedtuple("ReviewRow", "id name masked_id_number institution department "
+                                    "state_label simple_condition submitted_at")
+
+
 def _review_rows(ids):
-    """The review list's rows for the enrollments ``ids``, in that order: the columns it shows
-    only, no ORM objects (a page holds up to 100 rows, each an enrollment, its physician, their
-    department and institution; loading those as objects cost about as much as the rest of the
-    page)."""
+    """The review list's rows for the enrollments ``ids``, in that order: only the columns it
+    shows, read in one joined SELECT, with no ORM objects for the page's (up to 100)
+    enrollments, physicians, departments and institutions."""
     if not ids:
         return []
     found = {row.id: row for row in db.session.execute(
@@ -61,10 +65,6 @@ def _review_rows(ids):
     return [ReviewRow(row.id, row.name, mask(row.id_number), row.institution,
                       row.department or "", state_label(row.state), row.simple_condition,
                       row.submitted_at) for row in (found[pk] for pk in ids if pk in found)]
-
-
-ReviewRow = namedtuple("ReviewRow", "id name masked_id_number institution department "
-                                    "state_label simple_condition submitted_at")
 
 
 # The review's pages (002 2.2.7, 000 §12-17): which sections of the submission and which of the
