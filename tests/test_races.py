@@ -278,10 +278,10 @@ def test_reinclude_at_once_reincludes_the_cancelled_enrollment_once(province, as
 
 def test_physician_and_institution_changing_his_department_at_once(province, as_role):
     """10 × 王医生 saving 执业信息 (step 2) with 外科 and 10 × his institution's 编辑 of him
-    with 内科, all at once (each takes him from the other's). Each path writes the physician's row and, through the department
-    trigger, his enrollments: without one lock order (the physician's row first) PostgreSQL
-    finds a deadlock and kills one of the two (a 500). No 500; the enrollment's department is
-    the physician's."""
+    with 内科, all at once (each takes him from the other's). Each path writes the physician's
+    row and, through the department trigger, his enrollments: without one lock order (the
+    physician's row first) PostgreSQL finds a deadlock and kills one of the two (a 500). No
+    500; the enrollment's department is the physician's."""
     fill_all_steps(as_role("physician"))
     wang = _wang().physician
     hospital = wang.institution_id
