@@ -25,11 +25,17 @@ def _chosen(body):
     return "".join(sorted(re.findall(r'value="([A-Z])"\s*checked', body)))
 
 
-def test_each_attempt_sees_its_own_answers_numbers_and_option_order(as_role):
+def _simple_paper(as_role, **sizes):
+    """A physician awaiting the exam (simple procedure) and a humanities paper of a new bank
+    (``sizes``: bank's question counts): (client, paper, questions)."""
     awaiting_exam("simple")
-    questions = bank("humanities", singles=3, multiples=2, judges=1)
+    questions = bank("humanities", **sizes)
     humanities = paper("humanities", "simple", questions, attempts=20)
-    doctor = as_role("physician")
+    return as_role("physician"), humanities, questions
+
+
+def test_each_attempt_sees_its_own_answers_numbers_and_option_order(as_role):
+    doctor, humanities, questions = _simple_paper(as_role, singles=3, multiples=2, judges=1)
     attempt_id = start(doctor, humanities.id)
     attempt = db.session.get(ExamAttempt, attempt_id)
     types = {q.id: q.type for q in questions}
@@ -54,10 +60,7 @@ def test_each_attempt_sees_its_own_answers_numbers_and_option_order(as_role):
 
 
 def test_an_edited_question_is_shown_as_it_reads_now(as_role):
-    awaiting_exam("simple")
-    questions = bank("humanities")
-    humanities = paper("humanities", "simple", questions, attempts=20)
-    doctor = as_role("physician")
+    doctor, humanities, _questions = _simple_paper(as_role)
     attempt_id = start(doctor, humanities.id)
     question_id = db.session.get(ExamAttempt, attempt_id).question_ids[0]
     assert "<b>改过</b>" not in _page(doctor, attempt_id)
@@ -72,10 +75,7 @@ def test_an_edited_question_is_shown_as_it_reads_now(as_role):
 
 
 def test_the_questions_follow_the_language_chosen(as_role):
-    awaiting_exam("simple")
-    questions = bank("humanities")
-    humanities = paper("humanities", "simple", questions, attempts=20)
-    doctor = as_role("physician")
+    doctor, humanities, _questions = _simple_paper(as_role)
     attempt_id = start(doctor, humanities.id)
     assert "标记" in "".join(_fieldsets(_page(doctor, attempt_id)).values())
     doctor.get("/lang/en")
@@ -88,10 +88,7 @@ def test_the_questions_follow_the_language_chosen(as_role):
 def test_two_attempts_of_one_paper_each_see_their_own_option_order(as_role):
     from tests.test_exam import hand_in
 
-    awaiting_exam("simple")
-    questions = bank("humanities", singles=4, multiples=2, judges=1)
-    humanities = paper("humanities", "simple", questions, attempts=20)
-    doctor = as_role("physician")
+    doctor, humanities, _questions = _simple_paper(as_role, singles=4, multiples=2, judges=1)
     orders = []
     for _ in range(2):  # the second attempt after the first is handed in (unanswered)
         attempt_id = start(doctor, humanities.id)
